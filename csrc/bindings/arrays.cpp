@@ -1,0 +1,119 @@
+#include "bindings/arrays.h"
+
+#include <sstream>
+
+namespace fastdl::bind {
+
+namespace {
+PyObject* g_dtype_error = nullptr;
+
+constexpr int kWritable = py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+constexpr int kAligned = py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+constexpr int kCContig = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_;
+
+bool same_shape(const py::array& a, const py::array& b) {
+  if (a.ndim() != b.ndim()) return false;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    if (a.shape(d) != b.shape(d)) return false;
+  }
+  return true;
+}
+
+[[noreturn]] void value_error(const std::string& msg) { throw py::value_error(msg); }
+}  // namespace
+
+void register_errors(py::module_& m) {
+  py::object bases = py::make_tuple(py::handle(PyExc_TypeError), py::handle(PyExc_ValueError));
+  g_dtype_error = PyErr_NewExceptionWithDoc(
+      "fastdl._core.DTypeError",
+      "An array of an unsupported dtype, or one whose dtype disagrees with another "
+      "argument's. Both a TypeError and a ValueError.",
+      bases.ptr(), nullptr);
+  if (g_dtype_error == nullptr) throw py::error_already_set();
+  m.add_object("DTypeError", py::handle(g_dtype_error));
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const dtype_error& e) {
+      PyErr_SetString(g_dtype_error, e.what());
+    }
+  });
+}
+
+std::string shape_str(const py::array& a) {
+  std::ostringstream s;
+  s << "(";
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    s << a.shape(d);
+    if (a.ndim() == 1 || d + 1 < a.ndim()) s << (d + 1 < a.ndim() ? ", " : ",");
+  }
+  s << ")";
+  return s.str();
+}
+
+std::string dtype_str(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+
+py::array expect_array(const char* fn, const std::string& what, const py::handle& obj) {
+  if (!py::isinstance<py::array>(obj)) {
+    throw py::type_error(std::string(fn) + ": " + what + " must be a numpy.ndarray, got " +
+                         py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>());
+  }
+  return py::reinterpret_borrow<py::array>(obj);
+}
+
+DType expect_float(const char* fn, const std::string& what, const py::array& a) {
+  DType dt;
+  if (!float_dtype(a, &dt)) {
+    throw dtype_error(std::string(fn) + ": " + what + " has dtype " + dtype_str(a) +
+                      "; only float32 and float64 are supported");
+  }
+  return dt;
+}
+
+void check_inplace(const char* fn, const std::string& what, const py::array& a, DType dt,
+                   const py::array& like, const std::string& like_what) {
+  const std::string where = std::string(fn) + ": " + what;
+  DType got;
+  if (!float_dtype(a, &got) || got != dt) {
+    throw dtype_error(where + " has dtype " + dtype_str(a) + ", expected " + dtype_name(dt) +
+                      " like " + like_what);
+  }
+  if (!same_shape(a, like)) {
+    value_error(where + " has shape " + shape_str(a) + ", expected " + shape_str(like) +
+                " like " + like_what);
+  }
+  const int flags = a.flags();
+  if (!(flags & kWritable)) value_error(where + " is read-only; it is updated in place");
+  if (!(flags & kCContig) || !(flags & kAligned)) {
+    value_error(where + " must be a C-contiguous, aligned array: it is updated in place, and "
+                "a copy would lose the update");
+  }
+}
+
+py::array as_input(const char* fn, const std::string& what, const py::array& a, DType dt,
+                   const py::array& like, const std::string& like_what) {
+  const std::string where = std::string(fn) + ": " + what;
+  DType got;
+  if (!float_dtype(a, &got) || got != dt) {
+    throw dtype_error(where + " has dtype " + dtype_str(a) + ", expected " + dtype_name(dt) +
+                      " like " + like_what);
+  }
+  if (!same_shape(a, like)) {
+    value_error(where + " has shape " + shape_str(a) + ", expected " + shape_str(like) +
+                " like " + like_what);
+  }
+  const int flags = a.flags();
+  if ((flags & kCContig) && (flags & kAligned)) return a;
+  // One copy at the boundary for strided or unaligned inputs.
+  return py::array(py::module_::import("numpy").attr("ascontiguousarray")(a));
+}
+
+py::sequence expect_sequence(const char* fn, const char* what, const py::handle& obj) {
+  if (!py::isinstance<py::list>(obj) && !py::isinstance<py::tuple>(obj)) {
+    throw py::type_error(std::string(fn) + ": " + what + " must be a list or tuple of arrays, got " +
+                         py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>());
+  }
+  return py::reinterpret_borrow<py::sequence>(obj);
+}
+
+}  // namespace fastdl::bind

@@ -1,0 +1,70 @@
+// Argument checks shared by the bindings: every Python object is unpacked and validated
+// here, before the GIL is released and before any array is written.
+//
+// Errors: a non-array argument is a TypeError; an unsupported dtype is a DTypeError,
+// which is both a TypeError and a ValueError (like NumPy's AxisError, which is both a
+// ValueError and an IndexError): DESIGN.md calls an unsupported dtype a TypeError and a
+// dtype that disagrees with another argument's a ValueError, and an int32 gradient for a
+// float32 parameter is both. Shapes, layouts and read-only targets are ValueErrors.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace fastdl::bind {
+
+namespace py = pybind11;
+
+struct dtype_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Registers fastdl._core.DTypeError and the C++ -> Python translation.
+void register_errors(py::module_& m);
+
+enum class DType { f32, f64 };
+
+inline const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : "float64"; }
+
+// Returns true and sets *out for float32/float64 arrays.
+inline bool float_dtype(const py::array& a, DType* out) {
+  const py::dtype dt = a.dtype();
+  if (dt.is(py::dtype::of<float>()) || dt.equal(py::dtype::of<float>())) {
+    *out = DType::f32;
+    return true;
+  }
+  if (dt.is(py::dtype::of<double>()) || dt.equal(py::dtype::of<double>())) {
+    *out = DType::f64;
+    return true;
+  }
+  return false;
+}
+
+std::string shape_str(const py::array& a);
+std::string dtype_str(const py::array& a);
+
+// The object as an ndarray (no conversion); TypeError naming `what` otherwise.
+py::array expect_array(const char* fn, const std::string& what, const py::handle& obj);
+
+// The float dtype of an array; DTypeError otherwise.
+DType expect_float(const char* fn, const std::string& what, const py::array& a);
+
+// A target written in place: writable, aligned, C-contiguous, of dtype `dt` and the
+// shape of `like` (named like_what). ValueError / DTypeError otherwise; never a copy.
+void check_inplace(const char* fn, const std::string& what, const py::array& a, DType dt,
+                   const py::array& like, const std::string& like_what);
+
+// An input read only: dtype `dt`, shape of `like`; returned C-contiguous and aligned
+// (copied once here when it is not).
+py::array as_input(const char* fn, const std::string& what, const py::array& a, DType dt,
+                   const py::array& like, const std::string& like_what);
+
+// A list/tuple argument (TypeError otherwise).
+py::sequence expect_sequence(const char* fn, const char* what, const py::handle& obj);
+
+}  // namespace fastdl::bind

@@ -1,0 +1,38 @@
+// Threads, build information and the instruction set in use.
+#include <string>
+
+#include <pybind11/stl.h>
+
+#include "bindings/arrays.h"
+#include "kernels/dispatch.h"
+#include "kernels/threads.h"
+
+#ifndef FASTDL_COMPILER
+#define FASTDL_COMPILER "unknown"
+#endif
+
+namespace fastdl::bind {
+
+void register_runtime(py::module_& m) {
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw py::value_error("set_num_threads: n must be >= 1, got " + std::to_string(n));
+    fastdl::set_num_threads(n);
+  });
+  m.def("get_num_threads", [] { return fastdl::num_threads(); });
+  m.def("build_info", [] {
+    py::dict d;
+    d["openmp"] = fastdl::have_openmp();
+    d["num_threads"] = fastdl::num_threads();
+    d["simd"] = std::string(fastdl::kernels().isa);
+    d["isa_available"] = fastdl::available_isas();
+    d["isa_compiled"] = fastdl::compiled_isas();
+    d["gemm"] = "none yet";
+    d["compiler"] = std::string(FASTDL_COMPILER);
+#if defined(_OPENMP)
+    d["openmp_version"] = static_cast<int>(_OPENMP);
+#endif
+    return d;
+  });
+}
+
+}  // namespace fastdl::bind

@@ -1,0 +1,84 @@
+#include "kernels/dispatch.h"
+
+#include <cstdlib>
+#include <stdexcept>
+
+namespace fastdl {
+
+namespace {
+
+bool cpu_has(const std::string& isa) {
+  if (isa == "baseline") return true;
+#if defined(FASTDL_HAVE_X86_ISAS) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  // __builtin_cpu_supports also checks that the OS saves the wider register state.
+  if (isa == "avx2") {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }
+  if (isa == "avx512") {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }
+#endif
+  return false;
+}
+
+KernelTable make_table(const std::string& isa) {
+  KernelTable t;
+#if defined(FASTDL_HAVE_X86_ISAS)
+  if (isa == "avx512") {
+    t.isa = "avx512";
+    avx512::fill_optim(t);
+    return t;
+  }
+  if (isa == "avx2") {
+    t.isa = "avx2";
+    avx2::fill_optim(t);
+    return t;
+  }
+#endif
+  (void)isa;
+  t.isa = "baseline";
+  baseline::fill_optim(t);
+  return t;
+}
+
+KernelTable choose() {
+  const std::vector<std::string> avail = available_isas();
+  if (const char* env = std::getenv("FASTDL_ISA"); env != nullptr && *env != '\0') {
+    const std::string want(env);
+    for (const auto& a : avail) {
+      if (a == want) return make_table(want);
+    }
+    std::string msg = "FASTDL_ISA=" + want + " is not available on this CPU/build; choose one of:";
+    for (const auto& a : avail) msg += " " + a;
+    throw std::runtime_error(msg);
+  }
+  return make_table(avail.back());
+}
+
+}  // namespace
+
+std::vector<std::string> compiled_isas() {
+#if defined(FASTDL_HAVE_X86_ISAS)
+  return {"baseline", "avx2", "avx512"};
+#else
+  return {"baseline"};
+#endif
+}
+
+std::vector<std::string> available_isas() {
+  std::vector<std::string> out;
+  for (const auto& isa : compiled_isas()) {
+    if (cpu_has(isa)) out.push_back(isa);
+  }
+  return out;
+}
+
+const KernelTable& kernels() {
+  static const KernelTable table = choose();  // thread-safe one-time initialisation
+  return table;
+}
+
+}  // namespace fastdl

@@ -1,0 +1,53 @@
+// One kernel table per instruction set. Each per-ISA translation unit (isa/*.cpp,
+// compiled once as baseline, AVX2+FMA and AVX-512) fills the table entries it owns;
+// dispatch.cpp picks one table at first use from CPUID, or from FASTDL_ISA.
+#pragma once
+
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/optim.h"
+
+namespace fastdl {
+
+template <typename T>
+struct OptimTable {
+  void (*sgd)(const optim::Tensors<T>&, const optim::SgdCoeffs&) = nullptr;
+  void (*adagrad)(const optim::Tensors<T>&, const optim::AdagradCoeffs&) = nullptr;
+  void (*adadelta)(const optim::Tensors<T>&, const optim::AdadeltaCoeffs&) = nullptr;
+  void (*rmsprop)(const optim::Tensors<T>&, const optim::RmspropCoeffs&) = nullptr;
+  void (*adam)(const optim::Tensors<T>&, const optim::AdamCoeffs&) = nullptr;
+  void (*nadam)(const optim::Tensors<T>&, const optim::NadamCoeffs&) = nullptr;
+};
+
+struct KernelTable {
+  const char* isa = "baseline";
+  OptimTable<float> optim_f32;
+  OptimTable<double> optim_f64;
+  // later families (gemm, conv, batch norm) add their entries here
+
+  template <typename T>
+  const OptimTable<T>& optim() const {
+    if constexpr (std::is_same_v<T, float>) {
+      return optim_f32;
+    } else {
+      return optim_f64;
+    }
+  }
+};
+
+// The table in use. Chosen once; throws std::runtime_error if FASTDL_ISA names an
+// instruction set this CPU or this build lacks.
+const KernelTable& kernels();
+// Instruction sets compiled into this build that this CPU can run, slowest first.
+std::vector<std::string> available_isas();
+// Instruction sets compiled into this build.
+std::vector<std::string> compiled_isas();
+
+// Each ISA unit defines fill_optim in its own namespace.
+namespace baseline { void fill_optim(KernelTable& t); }
+namespace avx2 { void fill_optim(KernelTable& t); }
+namespace avx512 { void fill_optim(KernelTable& t); }
+
+}  // namespace fastdl

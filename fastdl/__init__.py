@@ -1,0 +1,72 @@
+"""fastdl: a deep-learning toolkit for NumPy users.
+
+The hot kernels are C++ (pybind11, OpenMP) in :mod:`fastdl.ops`; each has a pure-NumPy
+twin with the same signature in :mod:`fastdl.reference`.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+__version__ = "0.1.0"
+
+try:
+    from fastdl import _core
+except ImportError as exc:  # pragma: no cover - depends on how the package was installed
+    raise ImportError(
+        "fastdl's native module fastdl._core could not be imported "
+        f"({exc}). Build and install fastdl from source with a C++17 compiler: "
+        "`pip install .` in a checkout (or `pip install -e . --no-build-isolation` for "
+        "development); see README.md. Importing from inside the source tree without "
+        "building it also gives this error."
+    ) from exc
+
+from fastdl import ops, reference  # noqa: E402
+from fastdl.autograd import Tensor, no_grad  # noqa: E402
+from fastdl import nn, optim  # noqa: E402
+
+DTypeError = _core.DTypeError
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads fastdl's kernels use (overrides ``OMP_NUM_THREADS``).
+
+    Only fastdl's own kernels are affected, not NumPy's BLAS or PyTorch.
+    """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    _core.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """The number of threads fastdl's kernels use."""
+    return _core.get_num_threads()
+
+
+def build_info() -> dict:
+    """How this fastdl was built and what it runs on.
+
+    Keys: ``openmp`` (bool), ``num_threads``, ``simd`` (the instruction set chosen at
+    import: "baseline", "avx2" or "avx512"), ``isa_available``, ``isa_compiled``,
+    ``gemm``, ``compiler``, ``version``.
+    """
+    info = dict(_core.build_info())
+    info["version"] = __version__
+    return info
+
+
+__all__ = [
+    "__version__",
+    "DTypeError",
+    "Tensor",
+    "build_info",
+    "get_num_threads",
+    "nn",
+    "no_grad",
+    "ops",
+    "optim",
+    "reference",
+    "set_num_threads",
+]

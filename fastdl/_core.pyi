@@ -1,0 +1,37 @@
+"""Type stubs for fastdl._core (the native extension). Use fastdl.ops instead."""
+
+from typing import Any, Sequence
+
+import numpy as np
+
+__version__: str
+
+class DTypeError(TypeError, ValueError): ...
+
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def build_info() -> dict[str, Any]: ...
+
+_Arrays = Sequence[np.ndarray]
+
+def _sgd_step(params: _Arrays, grads: _Arrays, momentum_buffers: _Arrays, lr: float,
+              momentum: float, dampening: float, weight_decay: float, nesterov: bool,
+              maximize: bool, step: int) -> None: ...
+def _adagrad_step(params: _Arrays, grads: _Arrays, state_sums: _Arrays, lr: float,
+                  lr_decay: float, weight_decay: float, eps: float, maximize: bool,
+                  step: int) -> None: ...
+def _adadelta_step(params: _Arrays, grads: _Arrays, square_avgs: _Arrays,
+                   acc_deltas: _Arrays, lr: float, rho: float, eps: float,
+                   weight_decay: float, maximize: bool) -> None: ...
+def _rmsprop_step(params: _Arrays, grads: _Arrays, square_avgs: _Arrays,
+                  grad_avgs: _Arrays, momentum_buffers: _Arrays, lr: float, alpha: float,
+                  eps: float, weight_decay: float, momentum: float, centered: bool,
+                  maximize: bool) -> None: ...
+def _adam_step(params: _Arrays, grads: _Arrays, exp_avgs: _Arrays, exp_avg_sqs: _Arrays,
+               max_exp_avg_sqs: _Arrays, step: int, lr: float, beta1: float, beta2: float,
+               eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
+               decoupled_weight_decay: bool) -> None: ...
+def _nadam_step(params: _Arrays, grads: _Arrays, exp_avgs: _Arrays, exp_avg_sqs: _Arrays,
+                step: int, mu_product: float, lr: float, beta1: float, beta2: float,
+                eps: float, weight_decay: float, momentum_decay: float,
+                decoupled_weight_decay: bool, maximize: bool) -> float: ...

@@ -1,0 +1,23 @@
+"""Raw-ndarray kernels backed by fastdl's native code.
+
+Every function here has a pure-NumPy twin of the same name and signature in
+:mod:`fastdl.reference`; the two give the same results (to rounding).
+"""
+
+from fastdl.ops.optim import (
+    adadelta_step,
+    adagrad_step,
+    adam_step,
+    nadam_step,
+    rmsprop_step,
+    sgd_step,
+)
+
+__all__ = [
+    "adadelta_step",
+    "adagrad_step",
+    "adam_step",
+    "nadam_step",
+    "rmsprop_step",
+    "sgd_step",
+]
