@@ -25,7 +25,7 @@ from fastdl import ops, reference  # noqa: E402
 from fastdl.autograd import Tensor, no_grad  # noqa: E402
 from fastdl import nn, optim  # noqa: E402
 
-DTypeError = _core.DTypeError
+from fastdl._checks import DTypeError  # noqa: E402
 
 
 def set_num_threads(n: int) -> None:

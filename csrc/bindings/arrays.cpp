@@ -23,13 +23,9 @@ bool same_shape(const py::array& a, const py::array& b) {
 }  // namespace
 
 void register_errors(py::module_& m) {
-  py::object bases = py::make_tuple(py::handle(PyExc_TypeError), py::handle(PyExc_ValueError));
-  g_dtype_error = PyErr_NewExceptionWithDoc(
-      "fastdl._core.DTypeError",
-      "An array of an unsupported dtype, or one whose dtype disagrees with another "
-      "argument's. Both a TypeError and a ValueError.",
-      bases.ptr(), nullptr);
-  if (g_dtype_error == nullptr) throw py::error_already_set();
+  // The class lives in pure Python (fastdl/_checks.py) so that the NumPy twins raise
+  // the very same type.
+  g_dtype_error = py::object(py::module_::import("fastdl._checks").attr("DTypeError")).release().ptr();
   m.add_object("DTypeError", py::handle(g_dtype_error));
   py::register_exception_translator([](std::exception_ptr p) {
     try {

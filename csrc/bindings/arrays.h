@@ -24,7 +24,8 @@ struct dtype_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Registers fastdl._core.DTypeError and the C++ -> Python translation.
+// Exposes fastdl._checks.DTypeError as fastdl._core.DTypeError and translates
+// dtype_error to it.
 void register_errors(py::module_& m);
 
 enum class DType { f32, f64 };

@@ -11,7 +11,7 @@ The equations are in the docstrings of the NumPy twins, :mod:`fastdl.reference.o
 from __future__ import annotations
 
 from fastdl import _core
-from fastdl.ops._args import flag, real, step as _step
+from fastdl._checks import flag, real, step as _step
 
 __all__ = ["sgd_step", "adagrad_step", "adadelta_step", "rmsprop_step", "adam_step", "nadam_step"]
 

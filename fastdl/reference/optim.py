@@ -41,6 +41,8 @@ import numbers
 
 import numpy as np
 
+from fastdl._checks import DTypeError, real as _real, step as _step
+
 __all__ = [
     "sgd_step",
     "adagrad_step",
@@ -62,24 +64,8 @@ def _silent_ieee():
 # validation
 # --------------------------------------------------------------------------
 
-def _check_scalar(fname, name, value):
-    """Return ``value`` as a Python float; TypeError unless it is a real number."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{fname}: {name} must be a real number, got {type(value).__name__}"
-        )
-    return float(value)
-
-
-def _check_step(fname, step):
-    """Return ``step`` as a Python int; ValueError unless it is an int >= 1."""
-    if (
-        isinstance(step, (bool, np.bool_))
-        or not isinstance(step, numbers.Integral)
-        or step < 1
-    ):
-        raise ValueError(f"{fname}: step must be an int >= 1, got {step!r}")
-    return int(step)
+_check_scalar = _real  # (fn, name, value) -> float; TypeError for non-numbers
+_check_step = _step  # (fn, step) -> int; TypeError unless integral, ValueError if < 1
 
 
 def _check_list(fname, name, seq):
@@ -109,12 +95,12 @@ def _check_like(fname, name, i, arr, param, inplace):
             f"{fname}: {label} must be a numpy.ndarray, got {type(arr).__name__}"
         )
     if arr.dtype not in _FLOAT_DTYPES:
-        raise TypeError(
+        raise DTypeError(
             f"{fname}: {label} has unsupported dtype {arr.dtype}; "
             f"expected {param.dtype} like params[{i}]"
         )
     if arr.dtype != param.dtype:
-        raise ValueError(
+        raise DTypeError(
             f"{fname}: {label} has dtype {arr.dtype}, "
             f"expected {param.dtype} like params[{i}]"
         )
@@ -178,14 +164,14 @@ def _validate(fname, params, grads, states=()):
                 f"got {type(p).__name__}"
             )
         if p.dtype not in _FLOAT_DTYPES:
-            raise TypeError(
+            raise DTypeError(
                 f"{fname}: params[{i}] has unsupported dtype {p.dtype}; "
                 f"expected float32 or float64"
             )
         if dtype0 is None:
             dtype0 = p.dtype
         elif p.dtype != dtype0:
-            raise ValueError(
+            raise DTypeError(
                 f"{fname}: params[{i}] has dtype {p.dtype} but params[0] has "
                 f"dtype {dtype0}; all params of one call must share one dtype"
             )

@@ -1,7 +1,6 @@
 """Tests for fastdl.optim.lr_scheduler (torch parity, closed forms, state, errors)."""
 
 import copy
-import importlib.util
 import math
 import pathlib
 import pickle
@@ -10,13 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-try:
-    from fastdl.optim import lr_scheduler
-except Exception:  # package not built yet during development
-    _p = pathlib.Path(__file__).resolve().parents[2] / "fastdl" / "optim" / "lr_scheduler.py"
-    _spec = importlib.util.spec_from_file_location("fastdl_lr_scheduler", _p)
-    lr_scheduler = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(lr_scheduler)
+from fastdl.optim import lr_scheduler
 
 RTOL = 1e-12
 

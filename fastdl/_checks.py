@@ -1,10 +1,23 @@
-"""Checks of scalar arguments shared by the ops wrappers (arrays are checked natively)."""
+"""Argument checks shared by fastdl.ops (whose arrays are checked natively) and the
+NumPy twins in fastdl.reference: one set of rules, one set of error types.
+
+Pure Python and NumPy; never imports the native module."""
 
 from __future__ import annotations
 
 import numbers
 
 import numpy as np
+
+
+class DTypeError(TypeError, ValueError):
+    """An array of an unsupported dtype, or whose dtype disagrees with another argument's.
+
+    Both a TypeError and a ValueError (as NumPy's AxisError is both a ValueError and an
+    IndexError): DESIGN.md calls an unsupported dtype a TypeError and a dtype that
+    disagrees with another argument's a ValueError, and an int32 gradient for a float32
+    parameter is both. The native module raises this same class.
+    """
 
 
 def real(fn: str, name: str, value) -> float:

@@ -1,0 +1,39 @@
+"""The README's Python examples run, and print what the README says they print."""
+
+import contextlib
+import io
+import pathlib
+import re
+
+import pytest
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _blocks():
+    if not README.exists():  # tests run from an installed wheel without the checkout
+        return []
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_readme_has_examples():
+    if not README.exists():
+        pytest.skip("README.md not next to the tests")
+    assert len(_blocks()) >= 3
+
+
+def test_readme_examples_run_in_order():
+    blocks = _blocks()
+    if not blocks:
+        pytest.skip("README.md not next to the tests")
+    namespace: dict = {}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for code in blocks:
+            exec(compile(code, str(README), "exec"), namespace)
+    text = out.getvalue()
+    # the validation example prints the message its comment shows
+    assert "sgd_step: grads[1] has shape (10,), expected (64,) like params[1]" in text
+    # the twin comparison prints a small difference
+    diff = float(text.splitlines()[2])
+    assert diff < 1e-5
