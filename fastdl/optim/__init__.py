@@ -1,5 +1,13 @@
 """Optimizers (torch.optim-compatible) and learning-rate schedulers."""
 
 from fastdl.optim import lr_scheduler
+from fastdl.optim.adadelta import Adadelta
+from fastdl.optim.adagrad import Adagrad
+from fastdl.optim.adam import Adam, AdamW
+from fastdl.optim.nadam import NAdam
+from fastdl.optim.optimizer import Optimizer
+from fastdl.optim.rmsprop import RMSprop
+from fastdl.optim.sgd import SGD
 
-__all__ = ["lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "NAdam",
+           "lr_scheduler"]

@@ -1,0 +1,127 @@
+"""Threads, build information, the import-time ISA choice, Parameter/Tensor basics."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastdl as fd
+
+
+@pytest.fixture
+def restore_threads():
+    old = fd.get_num_threads()
+    yield
+    fd.set_num_threads(old)
+
+
+def test_set_get_num_threads(restore_threads):
+    fd.set_num_threads(1)
+    assert fd.get_num_threads() == 1
+    fd.set_num_threads(3)
+    expected = 3 if fd.build_info()["openmp"] else 1
+    assert fd.get_num_threads() == expected
+    assert fd.build_info()["num_threads"] == expected
+
+
+@pytest.mark.parametrize("bad, exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
+                                      ("2", TypeError), (True, TypeError)])
+def test_set_num_threads_rejects(bad, exc, restore_threads):
+    before = fd.get_num_threads()
+    with pytest.raises(exc, match="set_num_threads"):
+        fd.set_num_threads(bad)
+    assert fd.get_num_threads() == before
+
+
+def test_build_info_keys():
+    info = fd.build_info()
+    for key in ("openmp", "num_threads", "simd", "gemm", "compiler", "isa_available",
+                "isa_compiled", "version"):
+        assert key in info
+    assert isinstance(info["openmp"], bool)
+    assert info["simd"] in ("baseline", "avx2", "avx512")
+    assert info["simd"] in info["isa_available"]
+    assert set(info["isa_available"]) <= set(info["isa_compiled"])
+    assert info["version"] == fd.__version__
+    # the fastest compiled ISA the CPU has is the default (unless FASTDL_ISA says otherwise)
+    if not os.environ.get("FASTDL_ISA"):
+        assert info["simd"] == info["isa_available"][-1]
+
+
+def _run(code, **env):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120)
+
+
+def test_omp_num_threads_is_honoured_and_overridden():
+    if not fd.build_info()["openmp"]:
+        pytest.skip("built without OpenMP")
+    code = ("import fastdl as fd; a = fd.get_num_threads(); fd.set_num_threads(2); "
+            "print(a, fd.get_num_threads())")
+    r = _run(code, OMP_NUM_THREADS="3")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["3", "2"]
+
+
+def test_set_num_threads_does_not_change_torch():
+    torch = pytest.importorskip("torch")
+    r = _run("import torch, fastdl as fd; t = torch.get_num_threads(); fd.set_num_threads(1); "
+             "print(t == torch.get_num_threads())", OMP_NUM_THREADS="2")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True"
+    del torch
+
+
+def test_forced_isa_is_reported():
+    for isa in fd.build_info()["isa_available"]:
+        r = _run("import fastdl as fd; print(fd.build_info()['simd'])", FASTDL_ISA=isa)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == isa
+
+
+def test_unknown_isa_fails_import_clearly():
+    r = _run("import fastdl", FASTDL_ISA="avx9000")
+    assert r.returncode != 0
+    assert "FASTDL_ISA=avx9000" in r.stderr and "baseline" in r.stderr
+
+
+def test_parameter_copies_only_when_needed():
+    a = np.ones((3, 4), dtype=np.float32)
+    p = fd.nn.Parameter(a)
+    assert p.data is a and p.requires_grad and p.grad is None
+    t = fd.nn.Parameter(np.ones((4, 3), dtype=np.float64).T)  # not C-contiguous
+    assert t.data.flags.c_contiguous and t.dtype == np.float64
+    ro = np.ones(3, dtype=np.float32)
+    ro.flags.writeable = False
+    assert fd.nn.Parameter(ro).data.flags.writeable
+    assert fd.nn.Parameter(np.arange(3)).dtype == np.float32
+    with pytest.raises(TypeError):
+        fd.nn.Parameter(np.array(["a"]))
+
+
+def test_parameter_data_reassignment():
+    p = fd.nn.Parameter(np.zeros(3, dtype=np.float32))
+    p.data = np.ones(3, dtype=np.float32)
+    assert p.data.sum() == 3
+    with pytest.raises(ValueError, match="shape"):
+        p.data = np.ones(4, dtype=np.float32)
+    with pytest.raises(ValueError, match="dtype"):
+        p.data = np.ones(3, dtype=np.float64)
+
+
+def test_tensor_basics():
+    t = fd.Tensor(np.arange(6, dtype=np.float64).reshape(2, 3), requires_grad=True)
+    assert t.shape == (2, 3) and t.dtype == np.float64 and t.grad is None
+    with pytest.raises(ValueError, match="scalar"):
+        t.backward()
+    t.backward(np.ones((2, 3)))
+    t.backward(np.ones((2, 3)))
+    np.testing.assert_array_equal(t.grad, np.full((2, 3), 2.0))
+    with pytest.raises(TypeError):
+        fd.Tensor(np.arange(3), requires_grad=True)
+    with fd.no_grad():
+        from fastdl.autograd import is_grad_enabled
+        assert not is_grad_enabled()
+    assert is_grad_enabled()
