@@ -1,8 +1,6 @@
 """Threads, build information, the import-time ISA choice, Parameter/Tensor basics."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -50,39 +48,36 @@ def test_build_info_keys():
         assert info["simd"] == info["isa_available"][-1]
 
 
-def _run(code, **env):
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=120)
-
-
-def test_omp_num_threads_is_honoured_and_overridden():
+def test_omp_num_threads_is_honoured_and_overridden(run_python):
     if not fd.build_info()["openmp"]:
         pytest.skip("built without OpenMP")
     code = ("import fastdl as fd; a = fd.get_num_threads(); fd.set_num_threads(2); "
             "print(a, fd.get_num_threads())")
-    r = _run(code, OMP_NUM_THREADS="3")
+    r = run_python(code, env={"OMP_NUM_THREADS": "3"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["3", "2"]
 
 
-def test_set_num_threads_does_not_change_torch():
+def test_set_num_threads_does_not_change_torch(run_python):
     torch = pytest.importorskip("torch")
-    r = _run("import torch, fastdl as fd; t = torch.get_num_threads(); fd.set_num_threads(1); "
-             "print(t == torch.get_num_threads())", OMP_NUM_THREADS="2")
+    r = run_python("import torch, fastdl as fd; t = torch.get_num_threads(); "
+                   "fd.set_num_threads(1); print(t == torch.get_num_threads())",
+                   env={"OMP_NUM_THREADS": "2"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "True"
     del torch
 
 
-def test_forced_isa_is_reported():
+def test_forced_isa_is_reported(run_python):
     for isa in fd.build_info()["isa_available"]:
-        r = _run("import fastdl as fd; print(fd.build_info()['simd'])", FASTDL_ISA=isa)
+        r = run_python("import fastdl as fd; print(fd.build_info()['simd'])",
+                       env={"FASTDL_ISA": isa})
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip() == isa
 
 
-def test_unknown_isa_fails_import_clearly():
-    r = _run("import fastdl", FASTDL_ISA="avx9000")
+def test_unknown_isa_fails_import_clearly(run_python):
+    r = run_python("import fastdl", env={"FASTDL_ISA": "avx9000"})
     assert r.returncode != 0
     assert "FASTDL_ISA=avx9000" in r.stderr and "baseline" in r.stderr
 

@@ -7,10 +7,6 @@ validation (nothing written on error), edge cases and every ISA path (FASTDL_ISA
 """
 
 import itertools
-import os
-import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -561,15 +557,11 @@ np.savez(sys.argv[1], **out)
 """
 
 
-def _run_with_isa(isa, *args):
-    env = dict(os.environ, FASTDL_ISA=isa)
-    return subprocess.run([sys.executable, "-c", _ISA_SCRIPT, *args], env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("isa", fastdl.build_info()["isa_available"])
-def test_isa_path_matches_reference(isa, tmp_path):
-    proc = _run_with_isa(isa, str(tmp_path / "out.npz"))
+def test_isa_path_matches_reference(isa, tmp_path, run_python):
+    proc = run_python(_ISA_SCRIPT, str(tmp_path / "out.npz"), env={"FASTDL_ISA": isa})
     assert proc.returncode == 0, proc.stderr
     data = np.load(tmp_path / "out.npz")
     assert str(data["simd"]) == isa
@@ -583,13 +575,3 @@ def test_isa_path_matches_reference(isa, tmp_path):
             _close(data[k], want, np.float32, data["hi" + k[3:]], err_msg=f"{isa} {k}")
         else:
             _close(data[k], want, np.float64, err_msg=f"{isa} {k}")
-
-
-def test_bogus_isa_fails_import_and_lists_the_available_ones():
-    proc = _run_with_isa("bogus")
-    assert proc.returncode != 0
-    assert re.search(r"\b(ImportError|RuntimeError)\b", proc.stderr), proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
-    assert "bogus" in last
-    for isa in fastdl.build_info()["isa_available"]:
-        assert isa in last, last

@@ -537,7 +537,7 @@ def test_all_params_bad_dtype(fname):
     for k in arrays:
         arrays[k] = [a.astype(np.int32) for a in arrays[k]]
     _expect_error(fname, arrays, kwargs, TypeError,
-                  rf"params\[0\] has unsupported dtype int32")
+                  r"params\[0\] has unsupported dtype int32")
 
 
 @pytest.mark.parametrize("fname", ALL_FUNCS)
