@@ -32,12 +32,11 @@ Conventions shared by all six functions
 * In-place arrays must not overlap one another or the grads (this is not
   checked).
 
-This module depends on NumPy only.
+This module depends on NumPy only (and fastdl._checks, pure-Python argument checks
+shared with fastdl.ops).
 """
 
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 
