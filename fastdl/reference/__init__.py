@@ -2,6 +2,7 @@
 results. They are the test oracles of the native kernels and the baseline they are
 benchmarked against; this package depends on NumPy alone."""
 
+from fastdl.reference.conv import col2im, conv2d, conv2d_backward, im2col
 from fastdl.reference.optim import (
     adadelta_step,
     adagrad_step,
@@ -12,6 +13,10 @@ from fastdl.reference.optim import (
 )
 
 __all__ = [
+    "col2im",
+    "conv2d",
+    "conv2d_backward",
+    "im2col",
     "adadelta_step",
     "adagrad_step",
     "adam_step",
