@@ -105,7 +105,8 @@ class Tensor:
         arr = np.asarray(data)
         if requires_grad and arr.dtype not in _FLOATS:
             raise TypeError(
-                f"Tensor: only float32/float64 tensors can require gradients, got dtype {arr.dtype}"
+                "Tensor: only float32/float64 tensors can require gradients, got dtype "
+                f"{arr.dtype}"
             )
         self._data = arr
         self.grad: np.ndarray | None = None
@@ -592,8 +593,8 @@ def _topological_order(root: Tensor) -> list:
                 raise RuntimeError(
                     "backward: trying to backward through the graph a second time: its "
                     "saved arrays were freed by an earlier backward() (through "
-                    f"a tensor of shape {node.shape}). Pass retain_graph=True to the first backward() "
-                    "to keep them, or compute the forward pass again.")
+                    f"a tensor of shape {node.shape}). Pass retain_graph=True to the first "
+                    "backward() to keep them, or compute the forward pass again.")
             order.append(node)
     order.reverse()
     return order
@@ -678,7 +679,8 @@ def _matmul(at, a, bt, b):
         if a.ndim == 1 and b.ndim == 1:
             g2 = np.reshape(g, (1, 1))
         else:
-            g2 = np.expand_dims(g, -2) if a.ndim == 1 else np.expand_dims(g, -1) if b.ndim == 1 else g
+            g2 = (np.expand_dims(g, -2) if a.ndim == 1
+                  else np.expand_dims(g, -1) if b.ndim == 1 else g)
         ga = gb = None
         if need_a:
             ga = _unbroadcast(g2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
@@ -771,7 +773,8 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     wrt = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     for t in wrt:
         if t.dtype != np.float64:
-            raise ValueError(f"gradcheck: inputs that require grad must be float64, got {t.dtype}")
+            raise ValueError("gradcheck: inputs that require grad must be float64, got "
+                             f"{t.dtype}")
     saved = [t.grad for t in wrt]
     try:
         for t in wrt:

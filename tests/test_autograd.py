@@ -326,7 +326,7 @@ def test_to_casts_and_gradient_flows_back():
     np.testing.assert_array_equal(x.grad, [2, 2, 2])
 
 
-# --- the graph ------------------------------------------------------------------------------------
+# --- the graph ----------------------------------------------------------------------------------
 def test_composite_graph_against_torch():
     torch = pytest.importorskip("torch")
     a, b, c = rand(4, 3, seed=1), rand(3, seed=2), rand(3, 5, seed=3)
@@ -523,3 +523,31 @@ def test_gradcheck_catches_a_wrong_gradient():
     assert x.grad is None
     with pytest.raises(ValueError, match="float64"):
         gradcheck(lambda t: t * 2, [Tensor(np.ones(2, np.float32), requires_grad=True)])
+
+
+def test_wrapping_a_kernel_pair_as_the_docstring_shows():
+    # NumPy stand-ins with the signatures of ops.linear / ops.linear_backward
+    def linear_kernel(x, weight, bias=None):
+        y = x @ weight.T
+        return y if bias is None else y + bias
+
+    def linear_backward_kernel(grad_y, x, weight, bias=True):
+        return grad_y @ weight, grad_y.T @ x, (grad_y.sum(0) if bias else None)
+
+    def linear(x, weight, bias=None):
+        xd, wd = x.data, weight.data
+        y = linear_kernel(xd, wd, None if bias is None else bias.data)
+
+        def backward(g):
+            return linear_backward_kernel(g, xd, wd, bias=bias is not None)
+        return make_node(y, (x, weight, bias), backward)
+
+    x, w, b = leaf(rand(5, 3, seed=1)), leaf(rand(4, 3, seed=2)), leaf(rand(4, seed=3))
+    assert gradcheck(lambda *t: linear(*t), [x, w, b])
+    assert gradcheck(lambda *t: linear(*t), [x, w])
+    y_t, g_t, v = torch_grads(lambda a, c, d: __import__("torch").nn.functional.linear(a, c, d),
+                              [x.data, w.data, b.data])
+    out, g = fd_grads(linear, [x.data, w.data, b.data], v)
+    np.testing.assert_allclose(out, y_t, rtol=1e-13)
+    for mine, theirs in zip(g, g_t):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12)

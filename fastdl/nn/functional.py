@@ -441,7 +441,8 @@ def _cross_entropy_indices(x_t, x, t, valid, w, w_b, eps, C, reduction, unbatche
     lse = np.log(s)
     picked -= lse  # log p of the target class
     # weight of each item's target class (0 for ignored items): the mean's denominator
-    w_t = valid.astype(x.dtype) if w is None else np.where(valid, w[index[:, 0]], 0).astype(x.dtype)
+    w_t = (valid.astype(x.dtype) if w is None
+           else np.where(valid, w[index[:, 0]], 0).astype(x.dtype))
     loss = -(1.0 - eps) * w_t * picked
     if eps > 0:
         loss -= (eps / C) * (wz - w_sum * lse) * valid

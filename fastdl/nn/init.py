@@ -31,7 +31,8 @@ __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones
 def _array(fn: str, tensor) -> np.ndarray:
     arr = tensor.data if isinstance(tensor, Tensor) else tensor
     if not isinstance(arr, np.ndarray):
-        raise TypeError(f"{fn}: tensor must be a Tensor or an ndarray, got {type(tensor).__name__}")
+        raise TypeError(f"{fn}: tensor must be a Tensor or an ndarray, got "
+                        f"{type(tensor).__name__}")
     if not arr.flags.writeable:
         raise ValueError(f"{fn}: tensor's data is read-only")
     return arr

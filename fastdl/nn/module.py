@@ -69,9 +69,9 @@ class Module:
         return d["_parameters"], d["_buffers"], d["_modules"]
 
     def __setattr__(self, name, value):
-        if isinstance(value, (Parameter, Module)) or name in self.__dict__.get("_parameters", ()) \
-                or name in self.__dict__.get("_buffers", ()) \
-                or name in self.__dict__.get("_modules", ()):
+        d = self.__dict__
+        if isinstance(value, (Parameter, Module)) or name in d.get("_parameters", ()) \
+                or name in d.get("_buffers", ()) or name in d.get("_modules", ()):
             params, buffers, modules = self._registries(name)
             if isinstance(value, Parameter):
                 self._forget(name)
@@ -310,7 +310,8 @@ class Module:
         ``(missing_keys, unexpected_keys)``.
         """
         if not isinstance(state_dict, Mapping):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}.")
+            raise TypeError("Expected state_dict to be dict-like, got "
+                            f"{type(state_dict).__name__}.")
         slots = self._state_slots()
         missing = [k for k in slots if k not in state_dict]
         unexpected = [k for k in state_dict if k not in slots]

@@ -126,7 +126,7 @@ def test_generator_interface():
         fd.manual_seed(1.5)
 
 
-# --- Flatten ---------------------------------------------------------------------------------------
+# --- Flatten ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("args", [(), (0,), (1, 2), (2, -1), (-3, -2)])
 def test_flatten_against_torch(args):
     torch = pytest.importorskip("torch")
@@ -148,7 +148,7 @@ def test_flatten_bad_dims():
         fd.nn.Flatten(5)(Tensor(np.zeros((2, 3))))
 
 
-# --- LocalResponseNorm -------------------------------------------------------------------------------
+# --- LocalResponseNorm --------------------------------------------------------------------------
 def np_lrn(x, size, alpha, beta, k):
     """The definition, one channel at a time."""
     C = x.shape[1]
@@ -186,7 +186,8 @@ def test_local_response_norm(shape, size, alpha, beta, k):
 def test_local_response_norm_float32_and_bad_input():
     x = rand(2, 5, 3, 3).astype(np.float32)
     assert F.local_response_norm(x, 3).dtype == np.float32
-    with pytest.raises(ValueError, match=r"input must be 3-D or more \(N, C, ...\), got shape \(2, 5\)"):
+    with pytest.raises(ValueError,
+                       match=r"input must be 3-D or more \(N, C, ...\), got shape \(2, 5\)"):
         fd.nn.LocalResponseNorm(3)(Tensor(np.ones((2, 5))))
     with pytest.raises(ValueError, match="size"):
         F.local_response_norm(x, 0)

@@ -76,8 +76,10 @@ def test_regression_losses_against_numpy(reduction):
     cases = [
         (F.l1_loss(x, t, reduction=reduction), reduce(np_l1(z), reduction)),
         (F.mse_loss(x, t, reduction=reduction), reduce(np_mse(z), reduction)),
-        (F.l1_loss(x, t, reduction=reduction, weight=w), reduce(w * np_l1(z), reduction, w.sum())),
-        (F.mse_loss(x, t, reduction=reduction, weight=w), reduce(w * np_mse(z), reduction, w.sum())),
+        (F.l1_loss(x, t, reduction=reduction, weight=w),
+         reduce(w * np_l1(z), reduction, w.sum())),
+        (F.mse_loss(x, t, reduction=reduction, weight=w),
+         reduce(w * np_mse(z), reduction, w.sum())),
         (F.smooth_l1_loss(x, t, reduction=reduction, beta=0.7),
          reduce(np_smooth_l1(z, 0.7), reduction)),
         (F.smooth_l1_loss(x, t, reduction=reduction, beta=0.0), reduce(np_l1(z), reduction)),
@@ -250,8 +252,8 @@ def ce_cases():
         "unbatched_ls": (r.standard_normal(4), np.array(1), {"label_smoothing": 0.2}),
         "probs": (r.standard_normal((7, 4)), p2, {}),
         "probs_w_ls": (r.standard_normal((7, 4)), p2, {"weight": w, "label_smoothing": 0.25}),
-        "probs_kd": (r.standard_normal((2, 4, 3)), np.moveaxis(r.dirichlet(np.ones(4), (2, 3)), -1, 1),
-                     {"weight": w}),
+        "probs_kd": (r.standard_normal((2, 4, 3)),
+                     np.moveaxis(r.dirichlet(np.ones(4), (2, 3)), -1, 1), {"weight": w}),
         "probs_unbatched": (r.standard_normal(4), p2[0], {"label_smoothing": 0.1}),
     }
     return cases
@@ -310,7 +312,8 @@ def test_cross_entropy_bad_input():
     assert isinstance(info.value, IndexError)  # what torch raises
     with pytest.raises(ValueError, match="class index -1"):
         F.cross_entropy(x, np.array([0, -1, 3, 2]))
-    with pytest.raises(ValueError, match=r"target has shape \(3,\); expected class indices of shape \(4,\)"):
+    with pytest.raises(ValueError,
+                       match=r"target has shape \(3,\); expected class indices of shape \(4,\)"):
         F.cross_entropy(x, np.array([0, 1, 2]))
     with pytest.raises(ValueError, match="integer dtype"):
         F.cross_entropy(x, np.array([0.0, 1.0, 2.0, 3.0]))
@@ -342,7 +345,7 @@ def test_cross_entropy_module_and_targets_as_tensors():
     assert list(fd.nn.CrossEntropyLoss().state_dict()) == []
 
 
-# --- binary cross-entropy with logits ------------------------------------------------------------
+# --- binary cross-entropy with logits -----------------------------------------------------------
 def np_bce_logits(x, t, w=1.0, pw=1.0):
     # exact in float64 for moderate x: -w [pw t log s + (1 - t) log(1 - s)]
     s = 1 / (1 + np.exp(-x))
@@ -363,7 +366,8 @@ def test_bce_with_logits_against_numpy(reduction):
     np.testing.assert_allclose(F.binary_cross_entropy_with_logits(x, t, reduction=reduction).data,
                                reduce(np_bce_logits(x, t), reduction), rtol=1e-12)
     got = F.binary_cross_entropy_with_logits(x, t, weight=w, pos_weight=pw, reduction=reduction)
-    np.testing.assert_allclose(got.data, reduce(np_bce_logits(x, t, w, pw), reduction), rtol=1e-12)
+    np.testing.assert_allclose(got.data, reduce(np_bce_logits(x, t, w, pw), reduction),
+                               rtol=1e-12)
     xt = Tensor(x, requires_grad=True)
     F.binary_cross_entropy_with_logits(xt, t, reduction="sum").backward()
     np.testing.assert_allclose(xt.grad, 1 / (1 + np.exp(-x)) - t, rtol=1e-12, atol=1e-15)
@@ -400,7 +404,8 @@ def test_bce_with_logits_is_stable_at_extreme_logits(dtype):
     t = np.array([1.0, 0.0, 0.0, 1.0, 1.0], dtype)
     xt = Tensor(x, requires_grad=True)
     with np.errstate(over="raise", invalid="raise", divide="raise"):
-        out = F.binary_cross_entropy_with_logits(xt, t, pos_weight=np.array(3.0), reduction="none")
+        out = F.binary_cross_entropy_with_logits(xt, t, pos_weight=np.array(3.0),
+                                                 reduction="none")
         out.backward(np.ones(5, dtype))
     assert out.dtype == dtype and np.all(np.isfinite(out.data)) and np.all(np.isfinite(xt.grad))
     # confidently wrong costs |x| (times pos_weight for positives); confidently right ~0
@@ -424,7 +429,7 @@ def test_bce_with_logits_module_and_bad_input():
         fn(x, t, weight=np.ones((6, 5, 2)))
 
 
-# --- the modules ----------------------------------------------------------------------------------
+# --- the modules --------------------------------------------------------------------------------
 def test_loss_modules_match_functional_and_torch_reprs():
     x, t, _ = regression_data()
     mods = [(fd.nn.L1Loss(reduction="sum"), F.l1_loss(x, t, reduction="sum")),
