@@ -22,7 +22,8 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
     ) from exc
 
 from fastdl import ops, reference  # noqa: E402
-from fastdl.autograd import Tensor, no_grad  # noqa: E402
+from fastdl.autograd import Tensor, enable_grad, is_grad_enabled, no_grad  # noqa: E402
+from fastdl.random import Generator, manual_seed  # noqa: E402
 from fastdl import nn, optim  # noqa: E402
 
 from fastdl._checks import DTypeError  # noqa: E402
@@ -60,9 +61,13 @@ def build_info() -> dict:
 __all__ = [
     "__version__",
     "DTypeError",
+    "Generator",
     "Tensor",
     "build_info",
+    "enable_grad",
     "get_num_threads",
+    "is_grad_enabled",
+    "manual_seed",
     "nn",
     "no_grad",
     "ops",

@@ -37,3 +37,7 @@ def test_readme_examples_run_in_order():
     # the twin comparison prints a small difference
     diff = float(text.splitlines()[2])
     assert diff < 1e-5
+    # the losses section: MSE through a sigmoid stalls when confidently wrong, CE does not
+    assert "logit -6: MSE gradient -0.00492, cross-entropy gradient -0.99753" in text
+    assert "MSE: accuracy after 50 steps 0.01" in text
+    assert "cross-entropy: accuracy after 50 steps 1.00" in text

@@ -16,7 +16,7 @@ from itertools import chain
 import numpy as np
 
 from fastdl._core import DTypeError
-from fastdl.autograd import Tensor
+from fastdl.autograd import Tensor, zero_grads
 
 __all__ = ["Optimizer"]
 
@@ -212,16 +212,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Set every grad to None, or (``set_to_none=False``) fill it with zeros in place."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                elif p.grad.flags.writeable:
-                    p.grad[...] = 0
-                else:
-                    p.grad = np.zeros_like(p.grad)
+        zero_grads(chain.from_iterable(g["params"] for g in self.param_groups), set_to_none)
 
     def state_dict(self) -> dict:
         """``{"state": {index: {...}}, "param_groups": [{..., "params": [index, ...]}]}``.
