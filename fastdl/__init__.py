@@ -24,7 +24,7 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
 from fastdl import ops, reference  # noqa: E402
 from fastdl.autograd import Tensor, enable_grad, is_grad_enabled, no_grad  # noqa: E402
 from fastdl.random import Generator, manual_seed  # noqa: E402
-from fastdl import nn, optim  # noqa: E402
+from fastdl import data, nn, optim  # noqa: E402
 
 from fastdl._checks import DTypeError  # noqa: E402
 
