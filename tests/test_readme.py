@@ -41,3 +41,8 @@ def test_readme_examples_run_in_order():
     assert "logit -6: MSE gradient -0.00492, cross-entropy gradient -0.99753" in text
     assert "MSE: accuracy after 50 steps 0.01" in text
     assert "cross-entropy: accuracy after 50 steps 1.00" in text
+    # the data section: the embedded digits, a softmax regression on them, a resumed epoch
+    assert "(1437, 1, 8, 8) float32 int64\n360 [36 36 36 36 36 36 36 36 36 36]\n" in text
+    accuracy = float(re.search(r"digits: test accuracy ([0-9.]+)", text).group(1))
+    assert accuracy >= 0.9
+    assert "(128, 3, 32, 32)\nTrue\n" in text
