@@ -64,6 +64,7 @@ __all__ = [
     "Generator",
     "Tensor",
     "build_info",
+    "data",
     "enable_grad",
     "get_num_threads",
     "is_grad_enabled",
