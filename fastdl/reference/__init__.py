@@ -10,6 +10,14 @@ from fastdl.reference.optim import (
     rmsprop_step,
     sgd_step,
 )
+from fastdl.reference.pooling import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
 
 __all__ = [
     "adadelta_step",
@@ -18,4 +26,10 @@ __all__ = [
     "nadam_step",
     "rmsprop_step",
     "sgd_step",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
 ]
