@@ -289,18 +289,19 @@ cdef inline double _sum_run(const floating* r, isize n) noexcept nogil:
 
 
 cdef void _adaptive_plane(const floating* x, floating* y, isize H, isize W, isize OH,
-                          isize OW) noexcept nogil:
-    # x (H, W) -> y (OH, OW). Bin i covers [floor(i*H/OH), ceil((i+1)*H/OH)). The sum
-    # runs in double: a bin can be the whole plane (global average pooling), and a
-    # float32 sum drifts there. A bin of whole rows is one contiguous run.
+                          isize OW, const int64_t* hb, const int64_t* wb) noexcept nogil:
+    # x (H, W) -> y (OH, OW); output row oh averages the input rows [hb[oh], hb[OH+oh]),
+    # column ow the columns [wb[ow], wb[OW+ow]). The sum runs in double: a bin can be the
+    # whole plane (global average pooling), and a float32 sum drifts there. A bin of
+    # whole rows is one contiguous run.
     cdef isize oh, ow, h, h0, h1, w0, w1
     cdef double acc
     for oh in range(OH):
-        h0 = (oh * H) // OH
-        h1 = ((oh + 1) * H + OH - 1) // OH
+        h0 = hb[oh]
+        h1 = hb[OH + oh]
         for ow in range(OW):
-            w0 = (ow * W) // OW
-            w1 = ((ow + 1) * W + OW - 1) // OW
+            w0 = wb[ow]
+            w1 = wb[OW + ow]
             if w1 - w0 == W:
                 acc = _sum_run(x + h0 * W, (h1 - h0) * W)
             else:
@@ -311,26 +312,29 @@ cdef void _adaptive_plane(const floating* x, floating* y, isize H, isize W, isiz
 
 
 def adaptive_avg_pool2d_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
+                                const int64_t[:, ::1] hbins, const int64_t[:, ::1] wbins,
                                 int num_threads):
-    """x (P, H, W) -> y (P, OH, OW)."""
+    """x (P, H, W) -> y (P, OH, OW); the bins are (2, OH) and (2, OW): starts, ends."""
     cdef isize P = x.shape[0], H = x.shape[1], W = x.shape[2]
     cdef isize OH = y.shape[1], OW = y.shape[2], p
     for p in prange(P, nogil=True, num_threads=num_threads, schedule="guided"):
-        _adaptive_plane(&x[p, 0, 0], &y[p, 0, 0], H, W, OH, OW)
+        _adaptive_plane(&x[p, 0, 0], &y[p, 0, 0], H, W, OH, OW, &hbins[0, 0], &wbins[0, 0])
 
 
 cdef void _adaptive_backward_plane(const floating* gy, floating* gx, isize H, isize W,
-                                   isize OH, isize OW) noexcept nogil:
-    # gy (OH, OW) -> gx (H, W); bins overlap when OH does not divide H
+                                   isize OH, isize OW, const int64_t* hb,
+                                   const int64_t* wb) noexcept nogil:
+    # gy (OH, OW) -> gx (H, W), bins as _adaptive_plane; they overlap when OH does not
+    # divide H
     cdef isize oh, ow, h, w, h0, h1, w0, w1
     cdef floating delta
     memset(gx, 0, H * W * sizeof(floating))
     for oh in range(OH):
-        h0 = (oh * H) // OH
-        h1 = ((oh + 1) * H + OH - 1) // OH
+        h0 = hb[oh]
+        h1 = hb[OH + oh]
         for ow in range(OW):
-            w0 = (ow * W) // OW
-            w1 = ((ow + 1) * W + OW - 1) // OW
+            w0 = wb[ow]
+            w1 = wb[OW + ow]
             delta = gy[oh * OW + ow] / (h1 - h0) / (w1 - w0)  # as torch, bit for bit
             for h in range(h0, h1):
                 for w in range(w0, w1):
@@ -338,9 +342,11 @@ cdef void _adaptive_backward_plane(const floating* gy, floating* gx, isize H, is
 
 
 def adaptive_avg_pool2d_backward(const floating[:, :, ::1] grad_y,
-                                 floating[:, :, ::1] grad_x, int num_threads):
-    """grad_y (P, OH, OW) -> grad_x (P, H, W)."""
+                                 floating[:, :, ::1] grad_x, const int64_t[:, ::1] hbins,
+                                 const int64_t[:, ::1] wbins, int num_threads):
+    """grad_y (P, OH, OW) -> grad_x (P, H, W); bins as adaptive_avg_pool2d_forward."""
     cdef isize P = grad_y.shape[0], OH = grad_y.shape[1], OW = grad_y.shape[2]
     cdef isize H = grad_x.shape[1], W = grad_x.shape[2], p
     for p in prange(P, nogil=True, num_threads=num_threads, schedule="guided"):
-        _adaptive_backward_plane(&grad_y[p, 0, 0], &grad_x[p, 0, 0], H, W, OH, OW)
+        _adaptive_backward_plane(&grad_y[p, 0, 0], &grad_x[p, 0, 0], H, W, OH, OW,
+                                 &hbins[0, 0], &wbins[0, 0])

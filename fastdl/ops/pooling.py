@@ -172,6 +172,7 @@ def adaptive_avg_pool2d(x, output_size):
     OH, OW = _args.adaptive_output_size(fn, output_size, H, W)
     y, yp = _output(x, (N, C, OH, OW), x.dtype)
     _pool.adaptive_avg_pool2d_forward(_planes(x, (N, C, H, W)), yp,
+                                      _args.adaptive_bins(H, OH), _args.adaptive_bins(W, OW),
                                       _core.get_num_threads())
     return y
 
@@ -194,5 +195,7 @@ def adaptive_avg_pool2d_backward(grad_y, input_shape):
     N, C, OH, OW = _args.planes(fn, "grad_y", grad_y)
     grad_x, gp = _output(grad_y, shape, grad_y.dtype)
     _pool.adaptive_avg_pool2d_backward(_planes(grad_y, (N, C, OH, OW)), gp,
+                                       _args.adaptive_bins(shape[2], OH),
+                                       _args.adaptive_bins(shape[3], OW),
                                        _core.get_num_threads())
     return grad_x

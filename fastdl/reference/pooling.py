@@ -129,11 +129,6 @@ def avg_pool2d_backward(grad_y, input_shape, kernel_size, stride=None, padding=0
     return gp[..., g.pH:g.pH + g.H, g.pW:g.pW + g.W].reshape(input_shape)
 
 
-def adaptive_bins(n_in: int, n_out: int):
-    """Bin i of n_out over n_in: [floor(i * n_in / n_out), ceil((i + 1) * n_in / n_out))."""
-    return [((i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)) for i in range(n_out)]
-
-
 def adaptive_avg_pool2d(x, output_size):
     """Adaptive average pooling; see :func:`fastdl.ops.adaptive_avg_pool2d`."""
     fn = "adaptive_avg_pool2d"
@@ -142,8 +137,8 @@ def adaptive_avg_pool2d(x, output_size):
     OH, OW = _args.adaptive_output_size(fn, output_size, H, W)
     x4 = x.reshape(N, C, H, W)
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
-    for oh, (h0, h1) in enumerate(adaptive_bins(H, OH)):
-        for ow, (w0, w1) in enumerate(adaptive_bins(W, OW)):
+    for oh, (h0, h1) in enumerate(_args.adaptive_bins(H, OH).T):
+        for ow, (w0, w1) in enumerate(_args.adaptive_bins(W, OW).T):
             total = x4[:, :, h0:h1, w0:w1].sum(axis=(2, 3), dtype=np.float64)
             y[:, :, oh, ow] = total / (h1 - h0) / (w1 - w0)
     return _unbatched(y, x.ndim)
@@ -157,8 +152,8 @@ def adaptive_avg_pool2d_backward(grad_y, input_shape):
     OH, OW = grad_y.shape[-2:]
     gy = grad_y.reshape(N, C, OH, OW)
     grad_x = np.zeros((N, C, H, W), dtype=grad_y.dtype)
-    for oh, (h0, h1) in enumerate(adaptive_bins(H, OH)):
-        for ow, (w0, w1) in enumerate(adaptive_bins(W, OW)):
+    for oh, (h0, h1) in enumerate(_args.adaptive_bins(H, OH).T):
+        for ow, (w0, w1) in enumerate(_args.adaptive_bins(W, OW).T):
             kh, kw = grad_y.dtype.type(h1 - h0), grad_y.dtype.type(w1 - w0)
             grad_x[:, :, h0:h1, w0:w1] += (gy[:, :, oh, ow] / kh / kw)[:, :, None, None]
     return grad_x.reshape(input_shape)
