@@ -1,5 +1,27 @@
 import pytest
 
+import fastdl
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+
+@pytest.fixture
+def threads(request):
+    """Indirect parameter: the thread count for fastdl and torch alike, restored after."""
+    n = request.param
+    old = fastdl.get_num_threads()
+    fastdl.set_num_threads(n)
+    if torch is not None:
+        told = torch.get_num_threads()
+        torch.set_num_threads(n)
+    yield n
+    fastdl.set_num_threads(old)
+    if torch is not None:
+        torch.set_num_threads(told)
+
 
 def pytest_collection_modifyitems(config, items):
     # Timings are opt-in (`pytest benchmarks --benchmark-enable`); the result checks

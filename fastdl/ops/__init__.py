@@ -12,6 +12,14 @@ from fastdl.ops.optim import (
     rmsprop_step,
     sgd_step,
 )
+from fastdl.ops.pooling import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
 
 __all__ = [
     "adadelta_step",
@@ -20,4 +28,10 @@ __all__ = [
     "nadam_step",
     "rmsprop_step",
     "sgd_step",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
 ]

@@ -11,6 +11,14 @@ from fastdl.reference.optim import (
     rmsprop_step,
     sgd_step,
 )
+from fastdl.reference.pooling import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
 
 __all__ = [
     "col2im",
@@ -23,4 +31,10 @@ __all__ = [
     "nadam_step",
     "rmsprop_step",
     "sgd_step",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
 ]
