@@ -24,6 +24,7 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
 from fastdl import ops, reference  # noqa: E402
 from fastdl.autograd import Tensor, no_grad  # noqa: E402
 from fastdl import nn, optim  # noqa: E402
+from fastdl import linear_model  # noqa: E402
 
 from fastdl._checks import DTypeError  # noqa: E402
 
@@ -63,6 +64,7 @@ __all__ = [
     "Tensor",
     "build_info",
     "get_num_threads",
+    "linear_model",
     "nn",
     "no_grad",
     "ops",
