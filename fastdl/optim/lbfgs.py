@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from fastdl.optim.linesearch import strong_wolfe
-from fastdl.optim.minimize import two_loop
 from fastdl.optim.optimizer import Optimizer, _check_nonneg
 
 __all__ = ["LBFGS"]
@@ -17,6 +16,28 @@ _FLOATS = ("t", "H_diag", "prev_loss")
 _VECTORS = ("d", "prev_flat_grad")
 _VECTOR_LISTS = ("old_dirs", "old_stps")
 _FLOAT_LISTS = ("ro", "al")
+
+
+def _two_loop(g, s_list, y_list, rho, h_diag, al=None):
+    """The L-BFGS direction ``-H g`` by the two-loop recursion (N&W algorithm 7.4).
+
+    ``H`` is the inverse-Hessian approximation built from the pairs (s_i, y_i), oldest
+    first, ``rho_i = 1 / (s_i' y_i)``, on top of ``h_diag * I``. ``al`` (a list of at
+    least ``len(s_list)`` entries, torch.optim.LBFGS's ``state["al"]``) receives the
+    first loop's coefficients when given. The operation order is torch's.
+    """
+    k = len(s_list)
+    if al is None:
+        al = [None] * k
+    q = -g
+    for i in range(k - 1, -1, -1):
+        al[i] = float(s_list[i] @ q) * rho[i]
+        q = q - al[i] * y_list[i]
+    r = q * h_diag
+    for i in range(k):
+        be_i = float(y_list[i] @ r) * rho[i]
+        r = r + (al[i] - be_i) * s_list[i]
+    return r
 
 
 def _float(value):
@@ -210,7 +231,7 @@ class LBFGS(Optimizer):
                     H_diag = ys / float(y @ y)
                 if "al" not in state:
                     state["al"] = [None] * history_size
-                d = two_loop(flat_grad, old_stps, old_dirs, ro, H_diag, al=state["al"])
+                d = _two_loop(flat_grad, old_stps, old_dirs, ro, H_diag, al=state["al"])
                 d = d.astype(flat_grad.dtype, copy=False)
 
             prev_flat_grad = flat_grad.copy()

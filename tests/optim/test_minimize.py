@@ -485,3 +485,35 @@ def test_optimize_result_is_a_dict_with_attributes():
     with pytest.raises(AttributeError):
         res.missing  # noqa: B018
     assert "success: True" in repr(res)
+
+
+def test_lbfgs_compact_form_equals_two_loop_recursion():
+    # minimize's L-BFGS applies H in compact form; the two-loop recursion (N&W 7.4),
+    # written out here, applies the same matrix
+    from fastdl.optim.minimize import _Memory
+
+    def two_loop(g, S, Y, gamma):
+        q, al = g.copy(), []
+        for s, y in zip(S[::-1], Y[::-1]):
+            al.append((s @ q) / (s @ y))
+            q -= al[-1] * y
+        r = gamma * q
+        for (s, y), a in zip(zip(S, Y), al[::-1]):
+            r += (a - (y @ r) / (s @ y)) * s
+        return -r
+
+    rng = np.random.default_rng(0)
+    n, m = 9, 4
+    A = rng.standard_normal((n, n))
+    A = A @ A.T + np.eye(n)
+    mem, S, Y = _Memory(m, n), [], []
+    for _ in range(7):  # more pairs than m: the oldest are dropped
+        s = rng.standard_normal(n)
+        y = A @ s + 0.1 * rng.standard_normal(n)
+        mem.push(s, y, float(s @ y))
+        S, Y = (S + [s])[-m:], (Y + [y])[-m:]
+        g = rng.standard_normal(n)
+        expected = two_loop(g, S, Y, (s @ y) / (y @ y))
+        np.testing.assert_allclose(mem.direction(g), expected, rtol=1e-10, atol=1e-12)
+    mem.clear()
+    assert np.array_equal(mem.direction(g), -g)
