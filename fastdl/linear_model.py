@@ -106,13 +106,23 @@ class _LogisticLoss:
         W, b = self._split(theta)
         n, X, alpha = self.n, self.X, self.alpha
         if self.K == 1:
-            z = X @ W[0] + b[0]
+            w = W[0]
+            z = X @ w
+            z += b[0]
             e = np.exp(-np.abs(z))
-            f = float(np.mean(np.maximum(z, 0.0) + np.log1p(e) - self.yf * z))
-            prob = np.where(z >= 0, 1.0, e) / (1.0 + e)  # sigmoid(z) without overflow
-            r = (prob - self.yf) / n
-            gW = (X.T @ r + alpha * W[0])[None, :]
-            gb = np.array([r.sum()])
+            softplus = np.log1p(e)
+            softplus += np.maximum(z, 0.0)
+            f = (float(softplus.sum()) - float(self.yf @ z)) / n
+            e1 = e + 1.0
+            prob = np.where(z >= 0, 1.0, e) / e1  # sigmoid(z) without overflow
+            r = prob - self.yf
+            gw = X.T @ r
+            gw *= 1.0 / n
+            if alpha:
+                gw += alpha * w
+                f += 0.5 * alpha * float(w @ w)
+            self._cached = (theta.copy(), prob)
+            return f, (np.append(gw, r.sum() / n) if self.fit_intercept else gw)
         else:
             Z = X @ W.T + b
             m = Z.max(axis=1, keepdims=True)
