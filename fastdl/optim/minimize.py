@@ -501,6 +501,12 @@ class _Memory:
     def clear(self):
         self.k = 0
 
+    def add(self, s, y):
+        """Keep the pair when it meets the curvature condition (else skip it)."""
+        sy = float(s @ y)
+        if _curvature_ok(s, y, sy):
+            self.push(s, y, sy)
+
     def push(self, s, y, sy):
         if self.k == self.m:  # forget the oldest pair
             for a in (self.S, self.Y, self.D):
@@ -544,10 +550,7 @@ def _lbfgs(run, o):
                 break
             mem.clear()  # forget the memory, restart from steepest descent
             continue
-        s, y = run.s, run.y
-        sy = float(s @ y)
-        if _curvature_ok(s, y, sy):
-            mem.push(s, y, sy)
+        mem.add(run.s, run.y)
     return run.result()
 
 
@@ -589,10 +592,7 @@ def _owlqn(run, o):
             break
         run.t = t
         run.accept(x_new, f_new, g_new)
-        s, y = run.s, run.y
-        sy = float(s @ y)
-        if _curvature_ok(s, y, sy):
-            mem.push(s, y, sy)
+        mem.add(run.s, run.y)
     return run.result()
 
 

@@ -84,13 +84,13 @@ def test_matches_torch_softmax_float64(opts):
         assert s["t"] == pytest.approx(float(ts["t"]), rel=1e-10)
 
 
-def test_matches_torch_rosenbrock_strong_wolfe():
-    # non-convex: the line search brackets and zooms
-    torch = pytest.importorskip("torch")
+def _rosen_runs(torch, extra=None, **opts):
+    """Rosenbrock from (-1.2, 1) in fastdl and torch; ``extra``: a parameter without grad."""
     x = Parameter(np.array([-1.2, 1.0]))
-    opt = LBFGS([x], max_iter=8, line_search_fn="strong_wolfe")
+    opt = LBFGS([x] + ([Parameter(np.array(extra))] if extra else []), **opts)
     tx = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
-    topt = torch.optim.LBFGS([tx], max_iter=8, line_search_fn="strong_wolfe")
+    textra = [torch.tensor(extra, dtype=torch.float64, requires_grad=True)] if extra else []
+    topt = torch.optim.LBFGS([tx] + textra, **opts)
 
     def closure():
         opt.zero_grad()
@@ -103,6 +103,14 @@ def test_matches_torch_rosenbrock_strong_wolfe():
         f.backward()
         return f
 
+    return (opt, x, closure), (topt, tx, tclosure)
+
+
+def test_matches_torch_rosenbrock_strong_wolfe():
+    # non-convex: the line search brackets and zooms
+    torch = pytest.importorskip("torch")
+    (opt, x, closure), (topt, tx, tclosure) = _rosen_runs(torch, max_iter=8,
+                                                          line_search_fn="strong_wolfe")
     for _ in range(8):
         opt.step(closure)
         topt.step(tclosure)
@@ -193,26 +201,13 @@ def test_bad_grad_leaves_params_alone():
 
 def test_missing_grad_counts_as_zero():
     torch = pytest.importorskip("torch")
-    x, frozen = Parameter(np.array([-1.2, 1.0])), Parameter(np.array([5.0]))
-    opt = LBFGS([x, frozen], max_iter=5, line_search_fn="strong_wolfe")
-    tx = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
-    tf = torch.tensor([5.0], dtype=torch.float64, requires_grad=True)
-    topt = torch.optim.LBFGS([tx, tf], max_iter=5, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        f, x.grad = rosen_loss(x.data)
-        return f
-
-    def tclosure():
-        topt.zero_grad()
-        f = (1 - tx[0]) ** 2 + 100 * (tx[1] - tx[0] ** 2) ** 2
-        f.backward()
-        return f
-
+    (opt, x, closure), (topt, tx, tclosure) = _rosen_runs(torch, extra=[5.0], max_iter=5,
+                                                          line_search_fn="strong_wolfe")
     opt.step(closure)
     topt.step(tclosure)
-    assert frozen.data[0] == 5.0 and tf.grad is None
+    frozen, tf = opt.param_groups[0]["params"][1], topt.param_groups[0]["params"][1]
+    assert frozen.grad is None and frozen.data[0] == 5.0 and tf.grad is None
+    assert len(opt.state[x]["d"]) == 3  # the flat vectors span the frozen parameter too
     np.testing.assert_allclose(x.data, tx.detach().numpy(), rtol=1e-10)
 
 
