@@ -158,7 +158,7 @@ class _LogisticLoss:
         for (k, l), dkl in weights.items():
             dkl = dkl / n
             block = np.empty((p1, p1))
-            if k == l:  # dkl >= 0: A'A with A = sqrt(dkl) X, which BLAS does as syrk (half the flops)
+            if k == l:  # dkl >= 0: A'A, A = sqrt(dkl) X, which BLAS does as syrk (half the flops)
                 A = X * np.sqrt(dkl)[:, None]
                 block[:p, :p] = A.T @ A
             else:

@@ -94,7 +94,8 @@ class OptimizeResult(dict):
 
 def _as_x0(x0):
     if isinstance(x0, (str, bytes)):
-        raise TypeError(f"minimize: x0 must be a 1-D array of real numbers, got {type(x0).__name__}")
+        raise TypeError("minimize: x0 must be a 1-D array of real numbers, got "
+                        f"{type(x0).__name__}")
     x = np.asarray(x0)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"minimize: x0 must be a 1-D array of real numbers, got dtype {x.dtype}")
@@ -321,8 +322,7 @@ class _Run:
 
         xtol = 4 * _EPS * max(1.0, float(np.max(np.abs(x))))
         flat = _FLAT * abs(f)
-        f_new, g_new, t, _ = strong_wolfe(phi, d, t0, f, g, gtd, c1=o["c1"],
-                                          c2=o["c2"],
+        f_new, g_new, t, _ = strong_wolfe(phi, d, t0, f, g, gtd, c1=o["c1"], c2=o["c2"],
                                           tolerance_change=xtol, max_ls=o["max_ls"],
                                           flat_eps=flat)
         if not (t > 0 and sufficient_decrease(f_new, float(g_new @ d), f, o["c1"], t, gtd,
@@ -473,7 +473,8 @@ def _bfgs(run, o):
             H = np.eye(n) * (sy / float(y @ y))  # N&W (6.20), before the first update
         # N&W (6.17): H+ = (I - rho s y') H (I - rho y s') + rho s s', rho = 1/s'y
         Hy = H @ y
-        H += ((sy + float(y @ Hy)) / sy**2) * np.outer(s, s) - (np.outer(Hy, s) + np.outer(s, Hy)) / sy
+        H += ((sy + float(y @ Hy)) / sy**2) * np.outer(s, s)
+        H -= (np.outer(Hy, s) + np.outer(s, Hy)) / sy
     return run.result()
 
 
