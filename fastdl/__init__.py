@@ -25,6 +25,7 @@ from fastdl import ops, reference  # noqa: E402
 from fastdl.autograd import Tensor, enable_grad, is_grad_enabled, no_grad  # noqa: E402
 from fastdl.random import Generator, manual_seed  # noqa: E402
 from fastdl import data, nn, optim  # noqa: E402
+from fastdl import linear_model  # noqa: E402
 
 from fastdl._checks import DTypeError  # noqa: E402
 
@@ -68,6 +69,7 @@ __all__ = [
     "enable_grad",
     "get_num_threads",
     "is_grad_enabled",
+    "linear_model",
     "manual_seed",
     "nn",
     "no_grad",
