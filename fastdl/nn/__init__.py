@@ -2,8 +2,9 @@
 ``functional`` and ``init``."""
 
 from fastdl.nn import functional, init
-from fastdl.nn.layers import (Dropout, Flatten, Identity, LocalResponseNorm, LogSoftmax, ReLU,
-                              Sigmoid, Softmax, Tanh)
+from fastdl.nn.layers import (AdaptiveAvgPool2d, AvgPool2d, Dropout, Flatten, Identity,
+                              LocalResponseNorm, LogSoftmax, MaxPool2d, ReLU, Sigmoid, Softmax,
+                              Tanh)
 from fastdl.nn.loss import (BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss,
                             SmoothL1Loss)
 from fastdl.nn.module import Module, Sequential, StateDictError
@@ -11,7 +12,8 @@ from fastdl.nn.parameter import Parameter
 
 __all__ = [
     "Module", "Parameter", "Sequential", "StateDictError", "Identity", "ReLU", "Sigmoid",
-    "Tanh", "Softmax", "LogSoftmax", "Dropout", "Flatten", "LocalResponseNorm", "L1Loss",
+    "Tanh", "Softmax", "LogSoftmax", "Dropout", "Flatten", "LocalResponseNorm", "MaxPool2d", "AvgPool2d",
+    "AdaptiveAvgPool2d", "L1Loss",
     "MSELoss", "SmoothL1Loss", "HuberLoss", "CrossEntropyLoss", "BCEWithLogitsLoss",
     "functional", "init",
 ]

@@ -15,13 +15,15 @@ import warnings
 
 import numpy as np
 
+from fastdl import ops
 from fastdl import random as _random
 from fastdl.autograd import Tensor, _log_softmax, _sigmoid, cat, make_node
 
 __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "cat", "flatten",
     "local_response_norm", "l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss",
-    "cross_entropy", "binary_cross_entropy_with_logits",
+    "cross_entropy", "binary_cross_entropy_with_logits", "max_pool2d", "avg_pool2d",
+    "adaptive_avg_pool2d",
 ]
 
 
@@ -557,3 +559,51 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
             gt = (-x if pw is None else (pw - 1) * _softplus_neg(x) - x) * s
         return gx, gt
     return make_node(out, (x_t, t_t), bce_with_logits_backward)
+
+
+# --- pooling: one node per call, around the fastdl.ops kernel pair ----------------------
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Max pooling over (N, C, H, W) (or (C, H, W)); see :func:`fastdl.ops.max_pool2d`.
+
+    With ``return_indices=True`` also returns the int64 argmax indices (an ndarray,
+    flat ``h * W + w`` into each input plane, as torch)."""
+    x = _tensor(input)
+    y, idx = ops.max_pool2d(x.data, kernel_size, stride, padding, dilation, ceil_mode)
+    shape = x.shape
+
+    def backward(g):
+        return (ops.max_pool2d_backward(g, idx, shape),)
+
+    out = make_node(y, (x,), backward)
+    return (out, idx) if return_indices else out
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Average pooling over (N, C, H, W) (or (C, H, W)); see :func:`fastdl.ops.avg_pool2d`.
+    ``divisor_override`` is not supported (ValueError unless None)."""
+    if divisor_override is not None:
+        raise ValueError("avg_pool2d: divisor_override is not supported")
+    x = _tensor(input)
+    y = ops.avg_pool2d(x.data, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    shape = x.shape
+
+    def backward(g):
+        return (ops.avg_pool2d_backward(g, shape, kernel_size, stride, padding, ceil_mode,
+                                        count_include_pad),)
+
+    return make_node(y, (x,), backward)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Adaptive average pooling to ``output_size`` (int, pair; None keeps that size)."""
+    x = _tensor(input)
+    y = ops.adaptive_avg_pool2d(x.data, output_size)
+    shape = x.shape
+
+    def backward(g):
+        return (ops.adaptive_avg_pool2d_backward(g, shape),)
+
+    return make_node(y, (x,), backward)
