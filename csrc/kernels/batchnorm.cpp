@@ -1,0 +1,471 @@
+// The driver of batch normalization: how each channel's values are cut into blocks, how
+// the blocks are spread over threads, how their partial results are merged, and the
+// per-channel scalars. The loops over a block live in isa/batchnorm_isa.cpp.
+//
+// Memory traffic is the whole cost (about 10 flops per element), so the work goes group
+// by group (a channel, or a tile of channels when S is small): the statistics pass brings
+// the group's values into cache and the normalize pass finds them there, so the forward
+// reads x once and writes y once, and the backward reads x and dy once and writes dx
+// once (x_hat is recomputed, never stored). This holds while a group fits in L2
+// (1-2 MB on current x86): up to N*S of about 100k float32 values per channel forward.
+// Larger channels are re-read from L3 or memory by the second pass.
+//
+// Determinism: the blocks of a channel are fixed by (N, C, S, dtype) alone, each block's
+// partial result is computed by one fixed loop, and the partials are merged in block
+// order. Threads only decide who computes which block, so every output is bitwise
+// identical for any thread count. With many groups, each thread takes whole groups
+// (mode "groups"); with few groups (C small next to the thread count) the blocks of
+// every group are split between threads, statistics and normalization in two phases
+// separated by barriers (mode "split"). Both modes produce the same bits.
+#include "kernels/batchnorm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/common.h"
+#include "kernels/dispatch.h"
+#include "kernels/threads.h"
+
+namespace fastdl::bn {
+
+namespace {
+
+// Elements per block: both passes of the block's statistics run in L1 (16 KB in float32).
+constexpr int64_t kBlock = 4096;
+// Spatial size from which a channel's row segments are long enough to vectorise along;
+// below it the tile path vectorises across channels instead.
+constexpr int64_t kPlaneMinS = 32;
+// A tile (W channels side by side, all N rows) aims at this many bytes, so that the
+// normalize pass finds it in L2; its width stays within [kTileMinCols, kTileMaxCols]
+// elements so that rows are long enough to stream and to vectorise.
+constexpr int64_t kTileBytes = int64_t{384} << 10;
+constexpr int64_t kTileMinCols = 64;
+constexpr int64_t kTileMaxCols = 1024;
+// Below this many elements one thread does it all.
+constexpr int64_t kParallelMin = int64_t{1} << 15;
+
+// How the (N, C, S) array is cut. A group is a channel (plane) or a tile of W channels;
+// each group has nblocks blocks, numbered row-block major. Plane blocks are R rows by
+// `piece` columns (piece == S unless S > kBlock); tile blocks are R rows of the tile.
+struct Plan {
+  int64_t N, C, S;
+  bool tile;
+  int64_t W;        // channels per group (1 for planes)
+  int64_t groups;
+  int64_t R;        // rows per block
+  int64_t pieces;   // column pieces per row (planes)
+  int64_t piece;    // columns per piece (planes)
+  int64_t nblocks;  // blocks per group
+
+  Plan(int64_t n, int64_t c, int64_t s, int64_t elem_size) : N(n), C(c), S(s) {
+    tile = S < kPlaneMinS;
+    if (tile) {
+      int64_t cols = kTileBytes / std::max<int64_t>(1, N * elem_size);
+      cols = std::clamp(cols, kTileMinCols, kTileMaxCols);
+      W = std::clamp<int64_t>(cols / S, 1, std::max<int64_t>(C, 1));
+      groups = (C + W - 1) / W;
+      R = std::max<int64_t>(1, kBlock / (W * S));
+      pieces = 1;
+      piece = S;
+    } else {
+      W = 1;
+      groups = C;
+      if (S <= kBlock) {
+        pieces = 1;
+        piece = S;
+        R = std::max<int64_t>(1, kBlock / S);
+      } else {
+        pieces = (S + kBlock - 1) / kBlock;
+        piece = (S + pieces - 1) / pieces;
+        R = 1;
+      }
+    }
+    nblocks = ((N + R - 1) / R) * pieces;
+  }
+
+  int64_t first_channel(int64_t g) const { return g * W; }
+  int64_t channels(int64_t g) const { return std::min(W, C - g * W); }
+
+  // Offset of block b of group g into an (N, C, S) array, and its rectangle.
+  int64_t offset(int64_t g, int64_t b, Rect* r) const {
+    const int64_t rb = b / pieces, pc = b % pieces;
+    const int64_t n0 = rb * R;
+    r->rows = std::min(R, N - n0);
+    r->ld = C * S;
+    const int64_t s0 = pc * piece;
+    r->cols = tile ? channels(g) * S : std::min(piece, S - s0);
+    return n0 * C * S + first_channel(g) * S + s0;
+  }
+  // Number of values of block b (per channel).
+  double count(int64_t g, int64_t b) const {
+    Rect r;
+    offset(g, b, &r);
+    return static_cast<double>(r.rows * (tile ? S : r.cols));
+  }
+};
+
+// Chan et al.'s parallel merge of (count, mean, M2) triples, in double.
+struct Moments {
+  double n = 0, mean = 0, m2 = 0;
+  void add(double nb, double mb, double m2b) {
+    if (n == 0) {
+      n = nb;
+      mean = mb;
+      m2 = m2b;
+      return;
+    }
+    const double nn = n + nb;
+    const double d = mb - mean;
+    mean += d * (nb / nn);
+    m2 += m2b + d * d * (n * nb / nn);
+    n = nn;
+  }
+};
+
+// How many threads, and whether they split groups: groups must outnumber threads well
+// for whole groups to balance.
+struct Threads {
+  int nt;
+  bool split;
+};
+Threads choose_threads(const Plan& p) {
+  const int64_t total = p.N * p.C * p.S;
+  int nt = total < kParallelMin ? 1 : num_threads();
+  nt = static_cast<int>(std::min<int64_t>(nt, p.groups * p.nblocks));
+  return {std::max(nt, 1), nt > 1 && p.groups < 4 * static_cast<int64_t>(nt)};
+}
+
+// Runs body(tid, nt) on nt threads.
+template <class Body>
+void parallel(int nt, Body&& body) {
+#if defined(_OPENMP)
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    body(omp_get_thread_num(), omp_get_num_threads());
+    return;
+  }
+#endif
+  body(0, 1);
+}
+
+// The item range [lo, hi) of thread tid out of nt: a fixed, contiguous partition.
+FASTDL_INLINE void item_range(int64_t items, int tid, int nt, int64_t* lo, int64_t* hi) {
+  *lo = items * tid / nt;
+  *hi = items * (tid + 1) / nt;
+}
+
+void barrier() {
+#if defined(_OPENMP)
+#pragma omp barrier
+#endif
+}
+
+// --- forward ---------------------------------------------------------------------------
+
+// Per-channel coefficients of y = (x - mean) * scale + shift.
+template <typename T>
+struct Coeffs {
+  std::vector<T> mean, scale, shift;
+  explicit Coeffs(int64_t C) : mean(C), scale(C), shift(C) {}
+};
+
+template <typename T>
+void set_coeffs(const Forward<T>& a, int64_t c, double mean, double invstd, Coeffs<T>* k) {
+  k->mean[c] = static_cast<T>(mean);
+  k->scale[c] = static_cast<T>(a.gamma ? static_cast<double>(a.gamma[c]) * invstd : invstd);
+  k->shift[c] = a.beta ? a.beta[c] : T(0);
+}
+
+// Batch statistics of channel c are final: save them, update the running stats.
+template <typename T>
+void finish_channel(const Forward<T>& a, int64_t c, const Moments& m, bool update,
+                    Coeffs<T>* k) {
+  const double var = m.m2 / m.n;
+  const double invstd = 1.0 / std::sqrt(var + a.eps);
+  a.save_mean[c] = static_cast<T>(m.mean);
+  a.save_invstd[c] = static_cast<T>(invstd);
+  if (update) {
+    // torch's order of operations, in double (ATen's accscalar_t for float).
+    const double unbiased = m.m2 / (m.n - 1);
+    a.running_mean[c] = static_cast<T>(a.momentum * m.mean + (1 - a.momentum) * static_cast<double>(a.running_mean[c]));
+    a.running_var[c] = static_cast<T>(a.momentum * unbiased + (1 - a.momentum) * static_cast<double>(a.running_var[c]));
+  }
+  set_coeffs(a, c, m.mean, invstd, k);
+}
+
+template <typename T>
+void normalize_block(const Plan& p, const BatchNormLoops<T>& L, const Forward<T>& a,
+                     const Coeffs<T>& k, int64_t g, int64_t b, T* scratch) {
+  Rect r;
+  const int64_t o = p.offset(g, b, &r);
+  const int64_t c0 = p.first_channel(g);
+  if (p.tile) {
+    L.tile_normalize(a.x + o, a.y + o, r, p.S, &k.mean[c0], &k.scale[c0], &k.shift[c0], scratch);
+  } else {
+    L.plane_normalize(a.x + o, a.y + o, r, k.mean[c0], k.scale[c0], k.shift[c0]);
+  }
+}
+
+// Statistics of block b of group g: one (mean, m2) per channel of the group.
+template <typename T>
+void stats_block(const Plan& p, const BatchNormLoops<T>& L, const T* x, int64_t g, int64_t b,
+                 T* scratch, double* mean, double* m2) {
+  Rect r;
+  const int64_t o = p.offset(g, b, &r);
+  if (p.tile) {
+    L.tile_stats(x + o, r, p.S, scratch, mean, m2);
+  } else {
+    L.plane_stats(x + o, r, mean, m2);
+  }
+}
+
+template <typename T>
+void forward_batch_stats(const Forward<T>& a, const Plan& p, bool update) {
+  const BatchNormLoops<T>& L = kernels().batchnorm<T>();
+  Coeffs<T> k(p.C);
+  const Threads th = choose_threads(p);
+  const int64_t scratch_len = 4 * p.W * p.S;
+  if (!th.split) {
+    parallel(th.nt, [&](int tid, int nt) {
+      std::vector<T> scratch(scratch_len);
+      std::vector<double> bm(p.W), bm2(p.W);
+      std::vector<Moments> mom(p.W);
+      int64_t lo, hi;
+      item_range(p.groups, tid, nt, &lo, &hi);
+      for (int64_t g = lo; g < hi; ++g) {
+        const int64_t c0 = p.first_channel(g), w = p.channels(g);
+        std::fill(mom.begin(), mom.end(), Moments{});
+        for (int64_t b = 0; b < p.nblocks; ++b) {
+          stats_block(p, L, a.x, g, b, scratch.data(), bm.data(), bm2.data());
+          const double n = p.count(g, b);
+          for (int64_t j = 0; j < w; ++j) mom[j].add(n, bm[j], bm2[j]);
+        }
+        for (int64_t j = 0; j < w; ++j) finish_channel(a, c0 + j, mom[j], update, &k);
+        for (int64_t b = 0; b < p.nblocks; ++b) normalize_block(p, L, a, k, g, b, scratch.data());
+      }
+    });
+    return;
+  }
+  // Split: partials[(c * nblocks + b) * 2 + {0, 1}] = (mean, m2) of channel c in block b.
+  std::vector<double> partials(static_cast<size_t>(p.C * p.nblocks * 2));
+  const int64_t items = p.groups * p.nblocks;
+  parallel(th.nt, [&](int tid, int nt) {
+    std::vector<T> scratch(scratch_len);
+    std::vector<double> bm(p.W), bm2(p.W);
+    int64_t lo, hi;
+    item_range(items, tid, nt, &lo, &hi);
+    for (int64_t it = lo; it < hi; ++it) {
+      const int64_t g = it / p.nblocks, b = it % p.nblocks;
+      stats_block(p, L, a.x, g, b, scratch.data(), bm.data(), bm2.data());
+      const int64_t c0 = p.first_channel(g);
+      for (int64_t j = 0; j < p.channels(g); ++j) {
+        partials[((c0 + j) * p.nblocks + b) * 2] = bm[j];
+        partials[((c0 + j) * p.nblocks + b) * 2 + 1] = bm2[j];
+      }
+    }
+    barrier();
+    int64_t clo, chi;
+    item_range(p.C, tid, nt, &clo, &chi);
+    for (int64_t c = clo; c < chi; ++c) {
+      Moments m;
+      const int64_t g = c / p.W;
+      for (int64_t b = 0; b < p.nblocks; ++b) {
+        m.add(p.count(g, b), partials[(c * p.nblocks + b) * 2], partials[(c * p.nblocks + b) * 2 + 1]);
+      }
+      finish_channel(a, c, m, update, &k);
+    }
+    barrier();
+    for (int64_t it = lo; it < hi; ++it) {
+      normalize_block(p, L, a, k, it / p.nblocks, it % p.nblocks, scratch.data());
+    }
+  });
+}
+
+// Eval with running statistics: one streaming pass, blocks in any order.
+template <typename T>
+void forward_running_stats(const Forward<T>& a) {
+  Coeffs<T> k(a.C);
+  for (int64_t c = 0; c < a.C; ++c) {
+    const double invstd = 1.0 / std::sqrt(static_cast<double>(a.running_var[c]) + a.eps);
+    a.save_mean[c] = a.running_mean[c];
+    a.save_invstd[c] = static_cast<T>(invstd);
+    set_coeffs(a, c, static_cast<double>(a.running_mean[c]), invstd, &k);
+  }
+  if (a.N * a.S == 0) return;
+  const Plan p(a.N, a.C, a.S, sizeof(T));
+  const BatchNormLoops<T>& L = kernels().batchnorm<T>();
+  const Threads th = choose_threads(p);
+  const int64_t items = p.groups * p.nblocks;
+  parallel(th.nt, [&](int tid, int nt) {
+    std::vector<T> scratch(4 * p.W * p.S);
+    int64_t lo, hi;
+    item_range(items, tid, nt, &lo, &hi);
+    for (int64_t it = lo; it < hi; ++it) {
+      normalize_block(p, L, a, k, it / p.nblocks, it % p.nblocks, scratch.data());
+    }
+  });
+}
+
+// --- backward --------------------------------------------------------------------------
+
+// Per-channel coefficients of dx = dy * a + (x - mean) * b + c.
+template <typename T>
+struct GradCoeffs {
+  std::vector<T> mean, a, b, c;
+  explicit GradCoeffs(int64_t C) : mean(C), a(C), b(C), c(C) {}
+};
+
+template <typename T>
+void finish_grad_channel(const Backward<T>& g, int64_t ch, double n, double sum_dy,
+                         double sum_dyxm, GradCoeffs<T>* k) {
+  const double invstd = static_cast<double>(g.save_invstd[ch]);
+  const double w = g.gamma ? static_cast<double>(g.gamma[ch]) * invstd : invstd;
+  k->mean[ch] = g.save_mean[ch];
+  k->a[ch] = static_cast<T>(w);
+  if (g.training) {
+    // dx = (dy - mean(dy) - (x - mean) * dot * invstd^2 / n) * w
+    const double proj = sum_dyxm * invstd * invstd / n;
+    k->b[ch] = static_cast<T>(-proj * w);
+    k->c[ch] = static_cast<T>(-(sum_dy / n) * w);
+  } else {
+    k->b[ch] = T(0);
+    k->c[ch] = T(0);
+  }
+  if (g.grad_gamma) {
+    g.grad_gamma[ch] = static_cast<T>(sum_dyxm * invstd);
+    g.grad_beta[ch] = static_cast<T>(sum_dy);
+  }
+}
+
+template <typename T>
+void grad_sums_block(const Plan& p, const BatchNormLoops<T>& L, const Backward<T>& g,
+                     int64_t gr, int64_t b, T* scratch, double* s1, double* s2) {
+  Rect r;
+  const int64_t o = p.offset(gr, b, &r);
+  const int64_t c0 = p.first_channel(gr);
+  if (p.tile) {
+    L.tile_grad_sums(g.grad_y + o, g.x + o, r, p.S, g.save_mean + c0, scratch, s1, s2);
+  } else {
+    L.plane_grad_sums(g.grad_y + o, g.x + o, r, g.save_mean[c0], s1, s2);
+  }
+}
+
+template <typename T>
+void grad_apply_block(const Plan& p, const BatchNormLoops<T>& L, const Backward<T>& g,
+                      const GradCoeffs<T>& k, int64_t gr, int64_t b, T* scratch) {
+  Rect r;
+  const int64_t o = p.offset(gr, b, &r);
+  const int64_t c0 = p.first_channel(gr);
+  const T* x = g.training ? g.x + o : nullptr;  // eval: dx = dy * gamma * invstd
+  if (p.tile) {
+    L.tile_grad_apply(g.grad_y + o, x, g.grad_x + o, r, p.S, &k.mean[c0], &k.a[c0], &k.b[c0],
+                      &k.c[c0], scratch);
+  } else {
+    L.plane_grad_apply(g.grad_y + o, x, g.grad_x + o, r, k.mean[c0], k.a[c0], k.b[c0], k.c[c0]);
+  }
+}
+
+template <typename T>
+void backward_impl(const Backward<T>& g, const Plan& p) {
+  const BatchNormLoops<T>& L = kernels().batchnorm<T>();
+  GradCoeffs<T> k(p.C);
+  // The sums feed grad_x in training and grad_gamma/grad_beta in both modes.
+  const bool sums = g.training || g.grad_gamma != nullptr;
+  const Threads th = choose_threads(p);
+  const int64_t scratch_len = 4 * p.W * p.S;
+  if (!th.split) {
+    parallel(th.nt, [&](int tid, int nt) {
+      std::vector<T> scratch(scratch_len);
+      std::vector<double> b1(p.W), b2(p.W), t1(p.W), t2(p.W);
+      int64_t lo, hi;
+      item_range(p.groups, tid, nt, &lo, &hi);
+      for (int64_t gr = lo; gr < hi; ++gr) {
+        const int64_t c0 = p.first_channel(gr), w = p.channels(gr);
+        std::fill(t1.begin(), t1.end(), 0.0);
+        std::fill(t2.begin(), t2.end(), 0.0);
+        for (int64_t b = 0; sums && b < p.nblocks; ++b) {
+          grad_sums_block(p, L, g, gr, b, scratch.data(), b1.data(), b2.data());
+          for (int64_t j = 0; j < w; ++j) {
+            t1[j] += b1[j];
+            t2[j] += b2[j];
+          }
+        }
+        const double n = static_cast<double>(p.N * p.S);
+        for (int64_t j = 0; j < w; ++j) finish_grad_channel(g, c0 + j, n, t1[j], t2[j], &k);
+        for (int64_t b = 0; b < p.nblocks; ++b) grad_apply_block(p, L, g, k, gr, b, scratch.data());
+      }
+    });
+    return;
+  }
+  std::vector<double> partials(sums ? static_cast<size_t>(p.C * p.nblocks * 2) : 0);
+  const int64_t items = p.groups * p.nblocks;
+  parallel(th.nt, [&](int tid, int nt) {
+    std::vector<T> scratch(scratch_len);
+    std::vector<double> b1(p.W), b2(p.W);
+    int64_t lo, hi;
+    item_range(items, tid, nt, &lo, &hi);
+    for (int64_t it = lo; sums && it < hi; ++it) {
+      const int64_t gr = it / p.nblocks, b = it % p.nblocks;
+      grad_sums_block(p, L, g, gr, b, scratch.data(), b1.data(), b2.data());
+      const int64_t c0 = p.first_channel(gr);
+      for (int64_t j = 0; j < p.channels(gr); ++j) {
+        partials[((c0 + j) * p.nblocks + b) * 2] = b1[j];
+        partials[((c0 + j) * p.nblocks + b) * 2 + 1] = b2[j];
+      }
+    }
+    barrier();
+    int64_t clo, chi;
+    item_range(p.C, tid, nt, &clo, &chi);
+    const double n = static_cast<double>(p.N * p.S);
+    for (int64_t c = clo; c < chi; ++c) {
+      double s1 = 0, s2 = 0;
+      for (int64_t b = 0; sums && b < p.nblocks; ++b) {
+        s1 += partials[(c * p.nblocks + b) * 2];
+        s2 += partials[(c * p.nblocks + b) * 2 + 1];
+      }
+      finish_grad_channel(g, c, n, s1, s2, &k);
+    }
+    barrier();
+    for (int64_t it = lo; it < hi; ++it) {
+      grad_apply_block(p, L, g, k, it / p.nblocks, it % p.nblocks, scratch.data());
+    }
+  });
+}
+
+}  // namespace
+
+template <typename T>
+void batch_norm(const Forward<T>& a) {
+  const bool have_running = a.running_mean != nullptr;
+  if (!a.training && have_running) {
+    forward_running_stats(a);
+    return;
+  }
+  if (a.N * a.S == 0) {
+    // An empty batch (torch returns it untouched): no statistics, nothing updated.
+    std::fill(a.save_mean, a.save_mean + a.C, T(0));
+    std::fill(a.save_invstd, a.save_invstd + a.C, T(0));
+    return;
+  }
+  forward_batch_stats(a, Plan(a.N, a.C, a.S, sizeof(T)), a.training && have_running);
+}
+
+template <typename T>
+void batch_norm_backward(const Backward<T>& g) {
+  if (g.N * g.S == 0) {
+    if (g.grad_gamma) {
+      std::fill(g.grad_gamma, g.grad_gamma + g.C, T(0));
+      std::fill(g.grad_beta, g.grad_beta + g.C, T(0));
+    }
+    return;
+  }
+  backward_impl(g, Plan(g.N, g.C, g.S, sizeof(T)));
+}
+
+template void batch_norm<float>(const Forward<float>&);
+template void batch_norm<double>(const Forward<double>&);
+template void batch_norm_backward<float>(const Backward<float>&);
+template void batch_norm_backward<double>(const Backward<double>&);
+
+}  // namespace fastdl::bn
