@@ -3,17 +3,20 @@
 // per-channel scalars. The loops over a block live in isa/batchnorm_isa.cpp.
 //
 // Memory traffic is the whole cost (about 10 flops per element), so the work goes group
-// by group (a channel, or a tile of channels when S is small): the statistics pass brings
-// the group's values into cache and the normalize pass finds them there, so the forward
-// reads x once and writes y once, and the backward reads x and dy once and writes dx
-// once (x_hat is recomputed, never stored). This holds while a group fits in L2
-// (1-2 MB on current x86): up to N*S of about 100k float32 values per channel forward.
-// Larger channels are re-read from L3 or memory by the second pass.
+// by group (a channel, or a tile of channels when S is small). The first pass over a
+// group (statistics; gradient sums) reads it from memory once, prefetching ahead; the
+// second pass (normalize; grad_x) finds it still in cache. So the forward reads x once
+// from memory and writes y once, and the backward reads x and dy once and writes dx once
+// (x_hat is recomputed, never stored). A group is at most a few hundred KB unless one
+// channel is larger than that; groups much larger than L2 come back from L3.
+//
+// Outputs larger than kStreamBytes are written with streaming stores (no read for
+// ownership; they would not stay in cache anyway).
 //
 // Determinism: the blocks of a channel are fixed by (N, C, S, dtype) alone, each block's
 // partial result is computed by one fixed loop, and the partials are merged in block
 // order. Threads only decide who computes which block, so every output is bitwise
-// identical for any thread count. With many groups, each thread takes whole groups
+// identical for any thread count. With many groups each thread takes whole groups
 // (mode "groups"); with few groups (C small next to the thread count) the blocks of
 // every group are split between threads, statistics and normalization in two phases
 // separated by barriers (mode "split"). Both modes produce the same bits.
@@ -21,11 +24,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <vector>
 
 #include "kernels/common.h"
 #include "kernels/dispatch.h"
 #include "kernels/threads.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace fastdl::bn {
 
@@ -33,17 +41,26 @@ namespace {
 
 // Elements per block: both passes of the block's statistics run in L1 (16 KB in float32).
 constexpr int64_t kBlock = 4096;
-// Spatial size from which a channel's row segments are long enough to vectorise along;
-// below it the tile path vectorises across channels instead.
-constexpr int64_t kPlaneMinS = 32;
-// A tile (W channels side by side, all N rows) aims at this many bytes, so that the
-// normalize pass finds it in L2; its width stays within [kTileMinCols, kTileMaxCols]
-// elements so that rows are long enough to stream and to vectorise.
-constexpr int64_t kTileBytes = int64_t{384} << 10;
-constexpr int64_t kTileMinCols = 64;
+// Row segments (one channel's S values) from this many bytes on are long enough to stream
+// from memory on their own; shorter ones are read a tile of channels at a time.
+constexpr int64_t kPlaneMinBytes = 1024;
+// Tiles: W channels side by side, all N rows, about kTileBytes (so that the group is
+// still in L2 for the second pass), rows of kTileMinCols..kTileMaxCols values (each row
+// costs a loop start and a prefetch), blocks of about kTileBlock values (128 KB in
+// float32: the second pass over a block reads L2) with at least kTileMinPer values of
+// each channel, since merging a block's partials costs about as much as 100 elements
+// (BatchNorm1d on (1024, 4096) with 16-row blocks spent half its time merging).
+constexpr int64_t kTileBytes = int64_t{256} << 10;
+constexpr int64_t kTileMinCols = 256;
 constexpr int64_t kTileMaxCols = 1024;
+constexpr int64_t kTileBlock = 32768;
+constexpr int64_t kTileMinPer = 128;
 // Below this many elements one thread does it all.
 constexpr int64_t kParallelMin = int64_t{1} << 15;
+// Outputs of this many bytes or more are written with streaming stores: they cannot stay
+// in cache for the next operation anyway (half of a 32 MB L3), and plain stores would read
+// every line before writing it.
+constexpr int64_t kStreamBytes = int64_t{16} << 20;
 
 // How the (N, C, S) array is cut. A group is a channel (plane) or a tile of W channels;
 // each group has nblocks blocks, numbered row-block major. Plane blocks are R rows by
@@ -51,21 +68,22 @@ constexpr int64_t kParallelMin = int64_t{1} << 15;
 struct Plan {
   int64_t N, C, S;
   bool tile;
-  int64_t W;        // channels per group (1 for planes)
+  int64_t W;           // channels per group (1 for planes)
   int64_t groups;
-  int64_t R;        // rows per block
-  int64_t pieces;   // column pieces per row (planes)
-  int64_t piece;    // columns per piece (planes)
-  int64_t nblocks;  // blocks per group
+  int64_t R;           // rows per block
+  int64_t pieces;      // column pieces per row (planes)
+  int64_t piece;       // columns per piece (planes)
+  int64_t nblocks;     // blocks per group
+  bool stream;         // write the output with streaming stores
 
   Plan(int64_t n, int64_t c, int64_t s, int64_t elem_size) : N(n), C(c), S(s) {
-    tile = S < kPlaneMinS;
+    tile = S * elem_size < kPlaneMinBytes;
     if (tile) {
-      int64_t cols = kTileBytes / std::max<int64_t>(1, N * elem_size);
-      cols = std::clamp(cols, kTileMinCols, kTileMaxCols);
+      const int64_t cols = std::clamp(kTileBytes / std::max<int64_t>(1, N * elem_size),
+                                      kTileMinCols, kTileMaxCols);
       W = std::clamp<int64_t>(cols / S, 1, std::max<int64_t>(C, 1));
       groups = (C + W - 1) / W;
-      R = std::max<int64_t>(1, kBlock / (W * S));
+      R = std::max((kTileMinPer + S - 1) / S, kTileBlock / (W * S));
       pieces = 1;
       piece = S;
     } else {
@@ -81,7 +99,9 @@ struct Plan {
         R = 1;
       }
     }
+    R = std::min(R, N);
     nblocks = ((N + R - 1) / R) * pieces;
+    stream = N * C * S * elem_size >= kStreamBytes;
   }
 
   int64_t first_channel(int64_t g) const { return g * W; }
@@ -93,6 +113,7 @@ struct Plan {
     const int64_t n0 = rb * R;
     r->rows = std::min(R, N - n0);
     r->ld = C * S;
+    r->ahead = N - n0 - r->rows;
     const int64_t s0 = pc * piece;
     r->cols = tile ? channels(g) * S : std::min(piece, S - s0);
     return n0 * C * S + first_channel(g) * S + s0;
@@ -133,20 +154,33 @@ Threads choose_threads(const Plan& p) {
   const int64_t total = p.N * p.C * p.S;
   int nt = total < kParallelMin ? 1 : num_threads();
   nt = static_cast<int>(std::min<int64_t>(nt, p.groups * p.nblocks));
-  return {std::max(nt, 1), nt > 1 && p.groups < 4 * static_cast<int64_t>(nt)};
+  nt = std::max(nt, 1);
+  return {nt, nt > 1 && p.groups < 4 * static_cast<int64_t>(nt)};
 }
 
-// Runs body(tid, nt) on nt threads.
+// Streaming stores are weakly ordered: each thread fences after writing its share, before
+// the join (or a barrier) lets anyone read the output.
+FASTDL_INLINE void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
+// Runs body(tid, nt) on nt threads, each fencing its streaming stores when done.
 template <class Body>
 void parallel(int nt, Body&& body) {
 #if defined(_OPENMP)
   if (nt > 1) {
 #pragma omp parallel num_threads(nt)
-    body(omp_get_thread_num(), omp_get_num_threads());
+    {
+      body(omp_get_thread_num(), omp_get_num_threads());
+      stream_fence();
+    }
     return;
   }
 #endif
   body(0, 1);
+  stream_fence();
 }
 
 // The item range [lo, hi) of thread tid out of nt: a fixed, contiguous partition.
@@ -194,19 +228,6 @@ void finish_channel(const Forward<T>& a, int64_t c, const Moments& m, bool updat
   set_coeffs(a, c, m.mean, invstd, k);
 }
 
-template <typename T>
-void normalize_block(const Plan& p, const BatchNormLoops<T>& L, const Forward<T>& a,
-                     const Coeffs<T>& k, int64_t g, int64_t b, T* scratch) {
-  Rect r;
-  const int64_t o = p.offset(g, b, &r);
-  const int64_t c0 = p.first_channel(g);
-  if (p.tile) {
-    L.tile_normalize(a.x + o, a.y + o, r, p.S, &k.mean[c0], &k.scale[c0], &k.shift[c0], scratch);
-  } else {
-    L.plane_normalize(a.x + o, a.y + o, r, k.mean[c0], k.scale[c0], k.shift[c0]);
-  }
-}
-
 // Statistics of block b of group g: one (mean, m2) per channel of the group.
 template <typename T>
 void stats_block(const Plan& p, const BatchNormLoops<T>& L, const T* x, int64_t g, int64_t b,
@@ -217,6 +238,20 @@ void stats_block(const Plan& p, const BatchNormLoops<T>& L, const T* x, int64_t 
     L.tile_stats(x + o, r, p.S, scratch, mean, m2);
   } else {
     L.plane_stats(x + o, r, mean, m2);
+  }
+}
+
+template <typename T>
+void normalize_block(const Plan& p, const BatchNormLoops<T>& L, const Forward<T>& a,
+                     const Coeffs<T>& k, int64_t g, int64_t b, T* scratch) {
+  Rect r;
+  const int64_t o = p.offset(g, b, &r);
+  const int64_t c0 = p.first_channel(g);
+  if (p.tile) {
+    L.tile_normalize(a.x + o, a.y + o, r, p.S, &k.mean[c0], &k.scale[c0], &k.shift[c0], scratch,
+                     p.stream);
+  } else {
+    L.plane_normalize(a.x + o, a.y + o, r, k.mean[c0], k.scale[c0], k.shift[c0], p.stream);
   }
 }
 
@@ -282,7 +317,13 @@ void forward_batch_stats(const Forward<T>& a, const Plan& p, bool update) {
   });
 }
 
-// Eval with running statistics: one streaming pass, blocks in any order.
+// Eval with running statistics: one streaming pass in memory order, split evenly between
+// threads. Small S: whole rows of C*S values against per-column coefficients (up to
+// kEvalRowMax values, so that the coefficient rows stay in L1/L2), kEvalRows rows a call;
+// otherwise each (n, c) row segment with its channel's scalars.
+constexpr int64_t kEvalRowMax = 32768;
+constexpr int64_t kEvalRows = 16;
+
 template <typename T>
 void forward_running_stats(const Forward<T>& a) {
   Coeffs<T> k(a.C);
@@ -292,17 +333,28 @@ void forward_running_stats(const Forward<T>& a) {
     a.save_invstd[c] = static_cast<T>(invstd);
     set_coeffs(a, c, static_cast<double>(a.running_mean[c]), invstd, &k);
   }
-  if (a.N * a.S == 0) return;
-  const Plan p(a.N, a.C, a.S, sizeof(T));
+  const int64_t N = a.N, C = a.C, S = a.S, row = C * S;
+  if (N * row == 0) return;
   const BatchNormLoops<T>& L = kernels().batchnorm<T>();
-  const Threads th = choose_threads(p);
-  const int64_t items = p.groups * p.nblocks;
-  parallel(th.nt, [&](int tid, int nt) {
-    std::vector<T> scratch(4 * p.W * p.S);
+  const bool stream = N * row * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
+  const bool rows = S * static_cast<int64_t>(sizeof(T)) < kPlaneMinBytes && row <= kEvalRowMax;
+  const int64_t items = rows ? (N + kEvalRows - 1) / kEvalRows : N * C;
+  const int nt = N * row < kParallelMin ? 1 : static_cast<int>(std::min<int64_t>(num_threads(), items));
+  parallel(nt, [&](int tid, int nth) {
+    std::vector<T> scratch(rows ? 3 * row : 0);
     int64_t lo, hi;
-    item_range(items, tid, nt, &lo, &hi);
+    item_range(items, tid, nth, &lo, &hi);
     for (int64_t it = lo; it < hi; ++it) {
-      normalize_block(p, L, a, k, it / p.nblocks, it % p.nblocks, scratch.data());
+      if (rows) {
+        const int64_t n0 = it * kEvalRows, o = n0 * row;
+        const Rect r{std::min(kEvalRows, N - n0), row, row};
+        L.tile_normalize(a.x + o, a.y + o, r, S, k.mean.data(), k.scale.data(),
+                         k.shift.data(), scratch.data(), stream);
+      } else {
+        const int64_t c = it % C, o = it * S;
+        L.plane_normalize(a.x + o, a.y + o, Rect{1, S, S}, k.mean[c], k.scale[c], k.shift[c],
+                          stream);
+      }
     }
   });
 }
@@ -360,20 +412,23 @@ void grad_apply_block(const Plan& p, const BatchNormLoops<T>& L, const Backward<
   const T* x = g.training ? g.x + o : nullptr;  // eval: dx = dy * gamma * invstd
   if (p.tile) {
     L.tile_grad_apply(g.grad_y + o, x, g.grad_x + o, r, p.S, &k.mean[c0], &k.a[c0], &k.b[c0],
-                      &k.c[c0], scratch);
+                      &k.c[c0], scratch, p.stream);
   } else {
-    L.plane_grad_apply(g.grad_y + o, x, g.grad_x + o, r, k.mean[c0], k.a[c0], k.b[c0], k.c[c0]);
+    L.plane_grad_apply(g.grad_y + o, x, g.grad_x + o, r, k.mean[c0], k.a[c0], k.b[c0], k.c[c0],
+                       p.stream);
   }
 }
 
 template <typename T>
-void backward_impl(const Backward<T>& g, const Plan& p) {
+void backward_impl(const Backward<T>& g) {
+  const Plan p(g.N, g.C, g.S, sizeof(T));
   const BatchNormLoops<T>& L = kernels().batchnorm<T>();
   GradCoeffs<T> k(p.C);
   // The sums feed grad_x in training and grad_gamma/grad_beta in both modes.
   const bool sums = g.training || g.grad_gamma != nullptr;
   const Threads th = choose_threads(p);
   const int64_t scratch_len = 4 * p.W * p.S;
+  const double n = static_cast<double>(p.N * p.S);
   if (!th.split) {
     parallel(th.nt, [&](int tid, int nt) {
       std::vector<T> scratch(scratch_len);
@@ -391,7 +446,6 @@ void backward_impl(const Backward<T>& g, const Plan& p) {
             t2[j] += b2[j];
           }
         }
-        const double n = static_cast<double>(p.N * p.S);
         for (int64_t j = 0; j < w; ++j) finish_grad_channel(g, c0 + j, n, t1[j], t2[j], &k);
         for (int64_t b = 0; b < p.nblocks; ++b) grad_apply_block(p, L, g, k, gr, b, scratch.data());
       }
@@ -417,7 +471,6 @@ void backward_impl(const Backward<T>& g, const Plan& p) {
     barrier();
     int64_t clo, chi;
     item_range(p.C, tid, nt, &clo, &chi);
-    const double n = static_cast<double>(p.N * p.S);
     for (int64_t c = clo; c < chi; ++c) {
       double s1 = 0, s2 = 0;
       for (int64_t b = 0; sums && b < p.nblocks; ++b) {
@@ -460,7 +513,7 @@ void batch_norm_backward(const Backward<T>& g) {
     }
     return;
   }
-  backward_impl(g, Plan(g.N, g.C, g.S, sizeof(T)));
+  backward_impl(g);
 }
 
 template void batch_norm<float>(const Forward<float>&);

@@ -53,41 +53,49 @@ template <typename T> void batch_norm_backward(const Backward<T>& a);
 
 // --- the per-ISA loops (isa/batchnorm_isa.cpp) -------------------------------------------
 // The driver (batchnorm.cpp) cuts each channel's values into fixed blocks, rectangles of
-// `rows` rows of `cols` contiguous values, consecutive rows `ld` apart, and calls these on
-// each. Two shapes of block:
-//  - plane: one channel's span of a row (S >= kPlaneMinS): reductions run along the row;
+// `rows` rows of `cols` contiguous values, consecutive rows `ld` apart in x, y, dy and dx,
+// and calls these on each. Two shapes of block:
+//  - plane: one channel's span of a row (S of 1 KB or more): reductions run along the row;
 //  - tile: W whole channels side by side (cols = W*S, small S, BatchNorm1d): reductions
 //    run down the rows, so the loops vectorise across channels.
 // Partial sums are kept in T in a fixed set of lanes and returned in double, so that
 // the blocks can be merged in double in a fixed order.
+//
+// The first pass over a block (statistics, or the gradient sums) is the one that reads
+// memory: it prefetches rows ahead, up to `ahead` rows past the block (the rest of the
+// group, read next).
 struct Rect {
   int64_t rows, cols, ld;
+  int64_t ahead = 0;
 };
 
 template <typename T>
 struct BatchNormLoops {
   // Exact two-pass statistics of one block: a rough mean m from a first pass, then the
   // deviations from it: out_mean = m + sum(x - m)/n, out_m2 = sum((x-m)^2) - sum(x-m)^2/n
-  // (the corrected two-pass algorithm; the block stays in L1 between the passes).
+  // (the corrected two-pass algorithm; the second pass reads the block from L1/L2).
   // plane: one channel; tile: W = cols/S channels, one (mean, m2) per channel.
-  // scratch: 3*cols values of T.
+  // scratch (tile loops): 4*cols values of T.
   void (*plane_stats)(const T* x, Rect r, double* out_mean, double* out_m2) = nullptr;
   void (*tile_stats)(const T* x, Rect r, int64_t S, T* scratch, double* out_mean,
                      double* out_m2) = nullptr;
-  // y = (x - mean) * scale + shift per channel (tile: one value per channel).
-  void (*plane_normalize)(const T* x, T* y, Rect r, T mean, T scale, T shift) = nullptr;
+  // y = (x - mean) * scale + shift per channel (tile: one value per channel). `stream`:
+  // write y with non-temporal stores (same values; the caller fences).
+  void (*plane_normalize)(const T* x, T* y, Rect r, T mean, T scale, T shift,
+                          bool stream) = nullptr;
   void (*tile_normalize)(const T* x, T* y, Rect r, int64_t S, const T* mean, const T* scale,
-                         const T* shift, T* scratch) = nullptr;
+                         const T* shift, T* scratch, bool stream) = nullptr;
   // sum(dy) and sum(dy * (x - mean)) of one block.
   void (*plane_grad_sums)(const T* dy, const T* x, Rect r, T mean, double* sum_dy,
                           double* sum_dyxm) = nullptr;
   void (*tile_grad_sums)(const T* dy, const T* x, Rect r, int64_t S, const T* mean,
                          T* scratch, double* sum_dy, double* sum_dyxm) = nullptr;
   // dx = dy * a + (x - mean) * b + c per channel; with x == nullptr, dx = dy * a.
-  void (*plane_grad_apply)(const T* dy, const T* x, T* dx, Rect r, T mean, T a, T b,
-                           T c) = nullptr;
+  void (*plane_grad_apply)(const T* dy, const T* x, T* dx, Rect r, T mean, T a, T b, T c,
+                           bool stream) = nullptr;
   void (*tile_grad_apply)(const T* dy, const T* x, T* dx, Rect r, int64_t S, const T* mean,
-                          const T* a, const T* b, const T* c, T* scratch) = nullptr;
+                          const T* a, const T* b, const T* c, T* scratch,
+                          bool stream) = nullptr;
 };
 
 }  // namespace fastdl::bn

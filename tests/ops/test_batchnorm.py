@@ -246,6 +246,36 @@ def test_bitwise_identical_for_any_thread_count(shape, dtype, threads):
             assert a.tobytes() == b.tobytes()
 
 
+@pytest.mark.parametrize("shape", [(16, 8, 182, 182), (4400, 1000)])
+def test_large_outputs_use_streaming_stores_correctly(shape):
+    # Outputs of 16 MB and more are written with non-temporal stores (from a buffer, with
+    # unaligned heads and tails): same bits as the cached path, which the misaligned `out`
+    # views below also exercise.
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    dy = rng.standard_normal(shape, dtype=np.float32)
+    C = shape[1]
+    gamma, beta = np.full(C, 1.5, np.float32), np.full(C, 0.25, np.float32)
+    rm, rv = np.zeros(C, np.float32), np.ones(C, np.float32)
+    assert x.nbytes >= 16 << 20
+    y, mean, invstd = ops.batch_norm(x, gamma, beta, None, None, True)
+    want = ref.batch_norm(x, gamma, beta, None, None, True)
+    np.testing.assert_allclose(y, want[0], rtol=1e-5, atol=2e-5)
+    for offset in (1, 3):
+        buf = np.empty(x.size + offset, np.float32)
+        out = buf[offset:].reshape(shape)
+        fd._core._batch_norm(x, gamma, beta, None, None, True, 0.1, 1e-5, out)
+        assert out.tobytes() == y.tobytes()
+        fd._core._batch_norm_backward(dy, x, gamma, mean, invstd, True, out)
+        assert out.tobytes() == ops.batch_norm_backward(dy, x, gamma, mean, invstd)[0].tobytes()
+    ye, _, _ = ops.batch_norm(x, gamma, beta, rm, rv, False)
+    np.testing.assert_allclose(ye, (x - rm[0]) * (gamma[0] / np.sqrt(np.float32(1 + 1e-5))) + beta[0],
+                               rtol=1e-5, atol=1e-5)
+    gx, _, _ = ops.batch_norm_backward(dy, x, gamma, mean, invstd, True)
+    wx, _, _ = ref.batch_norm_backward(dy, x, gamma, mean, invstd, True)
+    np.testing.assert_allclose(gx, wx, rtol=1e-4, atol=1e-4)
+
+
 # --------------------------------------------------------------------------------------
 # layouts, edge cases, validation
 # --------------------------------------------------------------------------------------

@@ -5,10 +5,18 @@
 // adds of consecutive vectors do not wait on each other), each lane summing a fixed
 // subset of the block's elements; the lanes are then added in double in a fixed order.
 // The compiler vectorises `acc[l] += p[k + l]` over l without reassociating anything
-// (each lane is its own sum), so the result depends only on the block, never on the ISA's
-// vector width or the thread that ran it.
+// (each lane is its own sum), so the result depends only on the block, never on the
+// thread that ran it.
+//
+// The first pass over a block is the one that reads x (and dy) from memory: it prefetches
+// the rows ahead of it. The later passes find the block in cache.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include "kernels/batchnorm.h"
 #include "kernels/common.h"
@@ -43,7 +51,41 @@ FASTDL_INLINE void finish_moments(double m, double s1, double s2, double n, doub
   *m2 = std::max(0.0, s2 - s1 * s1 / n);
 }
 
-// --- sum over a row into lanes: the two passes of plane_stats -------------------------
+// --- reading a block from memory -------------------------------------------------------
+
+// Software prefetch of the rows ahead: about this many bytes beyond the row being read
+// (memory latency times bandwidth is ~5 KB), at most this much of each row (the hardware
+// prefetcher follows a long row once it has started). Worth 5-15% on short strided rows
+// (tiles), nothing on long ones.
+constexpr int64_t kAheadBytes = 4096;
+constexpr int64_t kAheadRowMax = 1024;
+
+struct Ahead {
+  int64_t rows;  // prefetch distance in rows
+  int64_t bytes; // bytes of each row to prefetch
+  template <typename T>
+  static Ahead of(const Rect& r) {
+    const int64_t row_bytes = r.cols * static_cast<int64_t>(sizeof(T));
+    return {std::max<int64_t>(1, (kAheadBytes + row_bytes - 1) / std::max<int64_t>(row_bytes, 1)),
+            std::min(row_bytes, kAheadRowMax)};
+  }
+};
+
+// Prefetches row i + a.rows of the block (rows past the block's own belong to the same
+// group while i + a.rows < rows + ahead).
+template <typename T>
+FASTDL_INLINE void prefetch_ahead(const T* p, const Rect& r, const Ahead& a, int64_t i) {
+#if defined(__GNUC__) || defined(__clang__)
+  if (i + a.rows < r.rows + r.ahead) {
+    const char* q = reinterpret_cast<const char*>(p + (i + a.rows) * r.ld);
+    for (int64_t k = 0; k < a.bytes; k += 64) __builtin_prefetch(q + k, 0, 3);
+  }
+#else
+  (void)p, (void)r, (void)a, (void)i;
+#endif
+}
+
+// --- statistics: one channel per block (plane) --------------------------------------------
 
 template <typename T>
 void row_sum(const T* FASTDL_RESTRICT p, int64_t n, T* FASTDL_RESTRICT acc) {
@@ -77,8 +119,12 @@ void row_dev_sums(const T* FASTDL_RESTRICT p, int64_t n, const T m, T* FASTDL_RE
 template <typename T>
 void plane_stats(const T* x, Rect r, double* out_mean, double* out_m2) {
   constexpr int L = kLanes<T>;
+  const Ahead ahead = Ahead::of<T>(r);
   alignas(64) T acc[L] = {};
-  for (int64_t i = 0; i < r.rows; ++i) row_sum(x + i * r.ld, r.cols, acc);
+  for (int64_t i = 0; i < r.rows; ++i) {
+    prefetch_ahead(x, r, ahead, i);
+    row_sum(x + i * r.ld, r.cols, acc);
+  }
   const double n = static_cast<double>(r.rows * r.cols);
   const T m = static_cast<T>(lane_sum(acc) / n);
   alignas(64) T a1[L] = {};
@@ -87,7 +133,7 @@ void plane_stats(const T* x, Rect r, double* out_mean, double* out_m2) {
   finish_moments(static_cast<double>(m), lane_sum(a1), lane_sum(a2), n, out_mean, out_m2);
 }
 
-// --- tiles: sums down the rows, one lane per column ------------------------------------
+// --- statistics: W channels side by side (tile), sums down the rows ---------------------
 
 template <typename T>
 void col_add(const T* FASTDL_RESTRICT p, int64_t n, T* FASTDL_RESTRICT acc) {
@@ -105,24 +151,37 @@ void col_dev_add(const T* FASTDL_RESTRICT p, const T* FASTDL_RESTRICT m, int64_t
 }
 
 // Sum of the S columns of channel c in double.
+// (Four running sums: one chain of S dependent adds per channel and pass cost as much as
+// the rest of a block's work when S is ~50.)
 template <typename T>
 FASTDL_INLINE double chan_sum(const T* acc, int64_t c, int64_t S) {
-  double s = 0;
-  for (int64_t k = 0; k < S; ++k) s += static_cast<double>(acc[c * S + k]);
-  return s;
+  const T* a = acc + c * S;
+  if (S == 1) return static_cast<double>(a[0]);
+  double s[4] = {0, 0, 0, 0};
+  int64_t k = 0;
+  for (; k + 4 <= S; k += 4) {
+    for (int l = 0; l < 4; ++l) s[l] += static_cast<double>(a[k + l]);
+  }
+  for (int l = 0; k + l < S; ++l) s[l] += static_cast<double>(a[k + l]);
+  return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 template <typename T>
 void tile_stats(const T* x, Rect r, int64_t S, T* scratch, double* out_mean, double* out_m2) {
   const int64_t cols = r.cols, W = cols / S;
+  const Ahead ahead = Ahead::of<T>(r);
   T* a1 = scratch;
   T* a2 = scratch + cols;
   T* mv = scratch + 2 * cols;
   std::fill(a1, a1 + cols, T(0));
-  for (int64_t i = 0; i < r.rows; ++i) col_add(x + i * r.ld, cols, a1);
+  for (int64_t i = 0; i < r.rows; ++i) {
+    prefetch_ahead(x, r, ahead, i);
+    col_add(x + i * r.ld, cols, a1);
+  }
   const double n = static_cast<double>(r.rows * S);
-  for (int64_t c = 0; c < W; ++c) {
-    std::fill(mv + c * S, mv + (c + 1) * S, static_cast<T>(chan_sum(a1, c, S) / n));
+  for (int64_t c = 0; c < W; ++c) mv[c * S] = static_cast<T>(chan_sum(a1, c, S) / n);
+  if (S > 1) {
+    for (int64_t c = 0; c < W; ++c) std::fill(mv + c * S + 1, mv + (c + 1) * S, mv[c * S]);
   }
   std::fill(a1, a1 + cols, T(0));
   std::fill(a2, a2 + cols, T(0));
@@ -130,6 +189,65 @@ void tile_stats(const T* x, Rect r, int64_t S, T* scratch, double* out_mean, dou
   for (int64_t c = 0; c < W; ++c) {
     finish_moments(static_cast<double>(mv[c * S]), chan_sum(a1, c, S), chan_sum(a2, c, S), n,
                    out_mean + c, out_m2 + c);
+  }
+}
+
+// --- outputs: plain or non-temporal stores -----------------------------------------------
+//
+// An output much larger than the caches is written with non-temporal (streaming) stores:
+// a plain store first reads the line it writes (read-for-ownership), so y costs 8 bytes of
+// traffic per float instead of 4 (measured on Zen 5 with the loop of the forward on
+// (32, 64, 56, 56): 26 GB/s with plain stores, 41 GB/s streaming). The values are computed
+// by the same loop either way, into a small buffer that is then streamed out, so both
+// give the same bits.
+
+constexpr int64_t kStreamBuf = 1024;  // elements per buffered chunk (4-8 KB, in L1)
+
+// Copies `bytes` bytes to dst with streaming stores for the aligned body. Streaming stores
+// are weakly ordered: the driver fences (sfence) once a thread has written its share.
+FASTDL_INLINE void stream_copy(void* dst, const void* src, int64_t bytes) {
+  auto* d = static_cast<char*>(dst);
+  const auto* s = static_cast<const char*>(src);
+#if defined(__AVX512F__)
+  constexpr int64_t V = 64;
+#elif defined(__AVX__)
+  constexpr int64_t V = 32;
+#elif defined(__SSE2__)
+  constexpr int64_t V = 16;
+#else
+  constexpr int64_t V = 0;
+#endif
+  int64_t k = 0;
+  if constexpr (V > 0) {
+    const int64_t head = std::min<int64_t>(bytes, (V - reinterpret_cast<uintptr_t>(d) % V) % V);
+    std::memcpy(d, s, static_cast<size_t>(head));
+    for (k = head; k + V <= bytes; k += V) {
+#if defined(__AVX512F__)
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(d + k), _mm512_loadu_si512(s + k));
+#elif defined(__AVX__)
+      _mm256_stream_si256(reinterpret_cast<__m256i*>(d + k),
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + k)));
+#elif defined(__SSE2__)
+      _mm_stream_si128(reinterpret_cast<__m128i*>(d + k),
+                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + k)));
+#endif
+    }
+  }
+  std::memcpy(d + k, s + k, static_cast<size_t>(bytes - k));
+}
+
+// Writes n outputs: f(out, k, len) computes outputs [k, k + len) into out[0, len).
+template <bool kStream, typename T, class F>
+FASTDL_INLINE void emit(T* dst, int64_t n, F&& f) {
+  if constexpr (!kStream) {
+    f(dst, 0, n);
+  } else {
+    alignas(64) T buf[kStreamBuf];
+    for (int64_t k = 0; k < n; k += kStreamBuf) {
+      const int64_t len = std::min(kStreamBuf, n - k);
+      f(buf, k, len);
+      stream_copy(dst + k, buf, len * static_cast<int64_t>(sizeof(T)));
+    }
   }
 }
 
@@ -141,9 +259,21 @@ void row_normalize(const T* FASTDL_RESTRICT x, T* FASTDL_RESTRICT y, int64_t n, 
   for (int64_t k = 0; k < n; ++k) y[k] = (x[k] - m) * a + b;
 }
 
+template <bool kStream, typename T>
+void plane_normalize_impl(const T* x, T* y, Rect r, T mean, T scale, T shift) {
+  for (int64_t i = 0; i < r.rows; ++i) {
+    const T* xi = x + i * r.ld;
+    emit<kStream>(y + i * r.ld, r.cols, [&](T* out, int64_t k, int64_t len) {
+      row_normalize(xi + k, out, len, mean, scale, shift);
+    });
+  }
+}
+
 template <typename T>
-void plane_normalize(const T* x, T* y, Rect r, T mean, T scale, T shift) {
-  for (int64_t i = 0; i < r.rows; ++i) row_normalize(x + i * r.ld, y + i * r.ld, r.cols, mean, scale, shift);
+void plane_normalize(const T* x, T* y, Rect r, T mean, T scale, T shift, bool stream) {
+  with_bool(stream, [&](auto ST) {
+    plane_normalize_impl<decltype(ST)::value>(x, y, r, mean, scale, shift);
+  });
 }
 
 template <typename T>
@@ -156,12 +286,26 @@ void col_normalize(const T* FASTDL_RESTRICT x, T* FASTDL_RESTRICT y, int64_t n,
 // Spreads one value per channel over the channel's S columns.
 template <typename T>
 FASTDL_INLINE void spread(const T* v, int64_t W, int64_t S, T* out) {
+  if (S == 1) {
+    std::copy(v, v + W, out);
+    return;
+  }
   for (int64_t c = 0; c < W; ++c) std::fill(out + c * S, out + (c + 1) * S, v[c]);
+}
+
+template <bool kStream, typename T>
+void tile_normalize_impl(const T* x, T* y, Rect r, const T* mv, const T* av, const T* bv) {
+  for (int64_t i = 0; i < r.rows; ++i) {
+    const T* xi = x + i * r.ld;
+    emit<kStream>(y + i * r.ld, r.cols, [&](T* out, int64_t k, int64_t len) {
+      col_normalize(xi + k, out, len, mv + k, av + k, bv + k);
+    });
+  }
 }
 
 template <typename T>
 void tile_normalize(const T* x, T* y, Rect r, int64_t S, const T* mean, const T* scale,
-                    const T* shift, T* scratch) {
+                    const T* shift, T* scratch, bool stream) {
   const int64_t cols = r.cols, W = cols / S;
   T* mv = scratch;
   T* av = scratch + cols;
@@ -169,7 +313,9 @@ void tile_normalize(const T* x, T* y, Rect r, int64_t S, const T* mean, const T*
   spread(mean, W, S, mv);
   spread(scale, W, S, av);
   spread(shift, W, S, bv);
-  for (int64_t i = 0; i < r.rows; ++i) col_normalize(x + i * r.ld, y + i * r.ld, cols, mv, av, bv);
+  with_bool(stream, [&](auto ST) {
+    tile_normalize_impl<decltype(ST)::value>(x, y, r, mv, av, bv);
+  });
 }
 
 // --- backward: sums ---------------------------------------------------------------------
@@ -196,9 +342,14 @@ void row_grad_sums(const T* FASTDL_RESTRICT dy, const T* FASTDL_RESTRICT x, int6
 template <typename T>
 void plane_grad_sums(const T* dy, const T* x, Rect r, T mean, double* sum_dy, double* sum_dyxm) {
   constexpr int L = kLanes<T>;
+  const Ahead ahead = Ahead::of<T>(r);
   alignas(64) T a1[L] = {};
   alignas(64) T a2[L] = {};
-  for (int64_t i = 0; i < r.rows; ++i) row_grad_sums(dy + i * r.ld, x + i * r.ld, r.cols, mean, a1, a2);
+  for (int64_t i = 0; i < r.rows; ++i) {
+    prefetch_ahead(dy, r, ahead, i);
+    prefetch_ahead(x, r, ahead, i);
+    row_grad_sums(dy + i * r.ld, x + i * r.ld, r.cols, mean, a1, a2);
+  }
   *sum_dy = lane_sum(a1);
   *sum_dyxm = lane_sum(a2);
 }
@@ -218,12 +369,17 @@ template <typename T>
 void tile_grad_sums(const T* dy, const T* x, Rect r, int64_t S, const T* mean, T* scratch,
                     double* sum_dy, double* sum_dyxm) {
   const int64_t cols = r.cols, W = cols / S;
+  const Ahead ahead = Ahead::of<T>(r);
   T* a1 = scratch;
   T* a2 = scratch + cols;
   T* mv = scratch + 2 * cols;
   spread(mean, W, S, mv);
   std::fill(a1, a1 + 2 * cols, T(0));
-  for (int64_t i = 0; i < r.rows; ++i) col_grad_add(dy + i * r.ld, x + i * r.ld, mv, cols, a1, a2);
+  for (int64_t i = 0; i < r.rows; ++i) {
+    prefetch_ahead(dy, r, ahead, i);
+    prefetch_ahead(x, r, ahead, i);
+    col_grad_add(dy + i * r.ld, x + i * r.ld, mv, cols, a1, a2);
+  }
   for (int64_t c = 0; c < W; ++c) {
     sum_dy[c] = chan_sum(a1, c, S);
     sum_dyxm[c] = chan_sum(a2, c, S);
@@ -244,16 +400,27 @@ void row_scale(const T* FASTDL_RESTRICT dy, T* FASTDL_RESTRICT dx, int64_t n, co
   for (int64_t k = 0; k < n; ++k) dx[k] = dy[k] * a;
 }
 
-template <typename T>
-void plane_grad_apply(const T* dy, const T* x, T* dx, Rect r, T mean, T a, T b, T c) {
+template <bool kStream, typename T>
+void plane_grad_apply_impl(const T* dy, const T* x, T* dx, Rect r, T mean, T a, T b, T c) {
   for (int64_t i = 0; i < r.rows; ++i) {
-    const int64_t o = i * r.ld;
-    if (x == nullptr) {
-      row_scale(dy + o, dx + o, r.cols, a);
-    } else {
-      row_grad_apply(dy + o, x + o, dx + o, r.cols, mean, a, b, c);
-    }
+    const T* dyi = dy + i * r.ld;
+    const T* xi = x ? x + i * r.ld : nullptr;
+    emit<kStream>(dx + i * r.ld, r.cols, [&](T* out, int64_t k, int64_t len) {
+      if (xi == nullptr) {
+        row_scale(dyi + k, out, len, a);
+      } else {
+        row_grad_apply(dyi + k, xi + k, out, len, mean, a, b, c);
+      }
+    });
   }
+}
+
+template <typename T>
+void plane_grad_apply(const T* dy, const T* x, T* dx, Rect r, T mean, T a, T b, T c,
+                      bool stream) {
+  with_bool(stream, [&](auto ST) {
+    plane_grad_apply_impl<decltype(ST)::value>(dy, x, dx, r, mean, a, b, c);
+  });
 }
 
 template <typename T>
@@ -270,26 +437,39 @@ void col_scale(const T* FASTDL_RESTRICT dy, T* FASTDL_RESTRICT dx, int64_t n,
   for (int64_t j = 0; j < n; ++j) dx[j] = dy[j] * a[j];
 }
 
+template <bool kStream, typename T>
+void tile_grad_apply_impl(const T* dy, const T* x, T* dx, Rect r, const T* mv, const T* av,
+                          const T* bv, const T* cv) {
+  for (int64_t i = 0; i < r.rows; ++i) {
+    const T* dyi = dy + i * r.ld;
+    const T* xi = x ? x + i * r.ld : nullptr;
+    emit<kStream>(dx + i * r.ld, r.cols, [&](T* out, int64_t k, int64_t len) {
+      if (xi == nullptr) {
+        col_scale(dyi + k, out, len, av + k);
+      } else {
+        col_grad_apply(dyi + k, xi + k, out, len, mv + k, av + k, bv + k, cv + k);
+      }
+    });
+  }
+}
+
 template <typename T>
 void tile_grad_apply(const T* dy, const T* x, T* dx, Rect r, int64_t S, const T* mean,
-                     const T* a, const T* b, const T* c, T* scratch) {
+                     const T* a, const T* b, const T* c, T* scratch, bool stream) {
   const int64_t cols = r.cols, W = cols / S;
   T* av = scratch;
-  spread(a, W, S, av);
-  if (x == nullptr) {
-    for (int64_t i = 0; i < r.rows; ++i) col_scale(dy + i * r.ld, dx + i * r.ld, cols, av);
-    return;
-  }
   T* mv = scratch + cols;
   T* bv = scratch + 2 * cols;
   T* cv = scratch + 3 * cols;
-  spread(mean, W, S, mv);
-  spread(b, W, S, bv);
-  spread(c, W, S, cv);
-  for (int64_t i = 0; i < r.rows; ++i) {
-    const int64_t o = i * r.ld;
-    col_grad_apply(dy + o, x + o, dx + o, cols, mv, av, bv, cv);
+  spread(a, W, S, av);
+  if (x != nullptr) {
+    spread(mean, W, S, mv);
+    spread(b, W, S, bv);
+    spread(c, W, S, cv);
   }
+  with_bool(stream, [&](auto ST) {
+    tile_grad_apply_impl<decltype(ST)::value>(dy, x, dx, r, mv, av, bv, cv);
+  });
 }
 
 template <typename T>
