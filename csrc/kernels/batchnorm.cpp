@@ -16,13 +16,15 @@
 // Determinism: the blocks of a channel are fixed by (N, C, S, dtype) alone, each block's
 // partial result is computed by one fixed loop, and the partials are merged in block
 // order. Threads only decide who computes which block, so every output is bitwise
-// identical for any thread count. With many groups each thread takes whole groups
-// (mode "groups"); with few groups (C small next to the thread count) the blocks of
+// identical for any thread count. With many groups each thread takes whole groups, the
+// next free one each time (mode "groups"; a thread slowed down by a neighbour on a shared
+// machine then does fewer); with few groups (C small next to the thread count) the blocks of
 // every group are split between threads, statistics and normalization in two phases
 // separated by barriers (mode "split"). Both modes produce the same bits.
 #include "kernels/batchnorm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <vector>
@@ -262,13 +264,13 @@ void forward_batch_stats(const Forward<T>& a, const Plan& p, bool update) {
   const Threads th = choose_threads(p);
   const int64_t scratch_len = 4 * p.W * p.S;
   if (!th.split) {
+    std::atomic<int64_t> next{0};  // groups are handed out first come, first served
     parallel(th.nt, [&](int tid, int nt) {
       std::vector<T> scratch(scratch_len);
       std::vector<double> bm(p.W), bm2(p.W);
       std::vector<Moments> mom(p.W);
-      int64_t lo, hi;
-      item_range(p.groups, tid, nt, &lo, &hi);
-      for (int64_t g = lo; g < hi; ++g) {
+      (void)tid, (void)nt;
+      for (int64_t g = next++; g < p.groups; g = next++) {
         const int64_t c0 = p.first_channel(g), w = p.channels(g);
         std::fill(mom.begin(), mom.end(), Moments{});
         for (int64_t b = 0; b < p.nblocks; ++b) {
@@ -430,12 +432,12 @@ void backward_impl(const Backward<T>& g) {
   const int64_t scratch_len = 4 * p.W * p.S;
   const double n = static_cast<double>(p.N * p.S);
   if (!th.split) {
+    std::atomic<int64_t> next{0};  // groups are handed out first come, first served
     parallel(th.nt, [&](int tid, int nt) {
       std::vector<T> scratch(scratch_len);
       std::vector<double> b1(p.W), b2(p.W), t1(p.W), t2(p.W);
-      int64_t lo, hi;
-      item_range(p.groups, tid, nt, &lo, &hi);
-      for (int64_t gr = lo; gr < hi; ++gr) {
+      (void)tid, (void)nt;
+      for (int64_t gr = next++; gr < p.groups; gr = next++) {
         const int64_t c0 = p.first_channel(gr), w = p.channels(gr);
         std::fill(t1.begin(), t1.end(), 0.0);
         std::fill(t2.begin(), t2.end(), 0.0);

@@ -12,7 +12,6 @@
 // the rows ahead of it. The later passes find the block in cache.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -203,11 +202,12 @@ void tile_stats(const T* x, Rect r, int64_t S, T* scratch, double* out_mean, dou
 
 constexpr int64_t kStreamBuf = 1024;  // elements per buffered chunk (4-8 KB, in L1)
 
-// Copies `bytes` bytes to dst with streaming stores for the aligned body. Streaming stores
-// are weakly ordered: the driver fences (sfence) once a thread has written its share.
-FASTDL_INLINE void stream_copy(void* dst, const void* src, int64_t bytes) {
-  auto* d = static_cast<char*>(dst);
-  const auto* s = static_cast<const char*>(src);
+// Copies n values to dst with streaming stores for the vector-aligned body (dst is
+// aligned to T: the head and tail are at most a vector each, copied one value at a time).
+// Streaming stores are weakly ordered: the driver fences (sfence) once a thread has
+// written its share.
+template <typename T>
+FASTDL_INLINE void stream_copy(T* FASTDL_RESTRICT dst, const T* FASTDL_RESTRICT src, int64_t n) {
 #if defined(__AVX512F__)
   constexpr int64_t V = 64;
 #elif defined(__AVX__)
@@ -217,23 +217,26 @@ FASTDL_INLINE void stream_copy(void* dst, const void* src, int64_t bytes) {
 #else
   constexpr int64_t V = 0;
 #endif
+  constexpr int64_t E = static_cast<int64_t>(sizeof(T));
   int64_t k = 0;
   if constexpr (V > 0) {
-    const int64_t head = std::min<int64_t>(bytes, (V - reinterpret_cast<uintptr_t>(d) % V) % V);
-    std::memcpy(d, s, static_cast<size_t>(head));
-    for (k = head; k + V <= bytes; k += V) {
+    const int64_t head = std::min<int64_t>(n, (V - reinterpret_cast<uintptr_t>(dst) % V) % V / E);
+    for (; k < head; ++k) dst[k] = src[k];
+    for (; k + V / E <= n; k += V / E) {
+      char* d = reinterpret_cast<char*>(dst + k);
+      const char* q = reinterpret_cast<const char*>(src + k);
 #if defined(__AVX512F__)
-      _mm512_stream_si512(reinterpret_cast<__m512i*>(d + k), _mm512_loadu_si512(s + k));
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(d), _mm512_loadu_si512(q));
 #elif defined(__AVX__)
-      _mm256_stream_si256(reinterpret_cast<__m256i*>(d + k),
-                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + k)));
+      _mm256_stream_si256(reinterpret_cast<__m256i*>(d),
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)));
 #elif defined(__SSE2__)
-      _mm_stream_si128(reinterpret_cast<__m128i*>(d + k),
-                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + k)));
+      _mm_stream_si128(reinterpret_cast<__m128i*>(d),
+                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
 #endif
     }
   }
-  std::memcpy(d + k, s + k, static_cast<size_t>(bytes - k));
+  for (; k < n; ++k) dst[k] = src[k];
 }
 
 // Writes n outputs: f(out, k, len) computes outputs [k, k + len) into out[0, len).
@@ -246,7 +249,7 @@ FASTDL_INLINE void emit(T* dst, int64_t n, F&& f) {
     for (int64_t k = 0; k < n; k += kStreamBuf) {
       const int64_t len = std::min(kStreamBuf, n - k);
       f(buf, k, len);
-      stream_copy(dst + k, buf, len * static_cast<int64_t>(sizeof(T)));
+      stream_copy(dst + k, buf, len);
     }
   }
 }
@@ -283,14 +286,13 @@ void col_normalize(const T* FASTDL_RESTRICT x, T* FASTDL_RESTRICT y, int64_t n,
   for (int64_t j = 0; j < n; ++j) y[j] = (x[j] - m[j]) * a[j] + b[j];
 }
 
-// Spreads one value per channel over the channel's S columns.
+// One value per column: v spread over each channel's S columns into out (or v itself
+// when S == 1).
 template <typename T>
-FASTDL_INLINE void spread(const T* v, int64_t W, int64_t S, T* out) {
-  if (S == 1) {
-    std::copy(v, v + W, out);
-    return;
-  }
+FASTDL_INLINE const T* spread(const T* v, int64_t W, int64_t S, T* out) {
+  if (S == 1) return v;
   for (int64_t c = 0; c < W; ++c) std::fill(out + c * S, out + (c + 1) * S, v[c]);
+  return out;
 }
 
 template <bool kStream, typename T>
@@ -307,12 +309,9 @@ template <typename T>
 void tile_normalize(const T* x, T* y, Rect r, int64_t S, const T* mean, const T* scale,
                     const T* shift, T* scratch, bool stream) {
   const int64_t cols = r.cols, W = cols / S;
-  T* mv = scratch;
-  T* av = scratch + cols;
-  T* bv = scratch + 2 * cols;
-  spread(mean, W, S, mv);
-  spread(scale, W, S, av);
-  spread(shift, W, S, bv);
+  const T* mv = spread(mean, W, S, scratch);
+  const T* av = spread(scale, W, S, scratch + cols);
+  const T* bv = spread(shift, W, S, scratch + 2 * cols);
   with_bool(stream, [&](auto ST) {
     tile_normalize_impl<decltype(ST)::value>(x, y, r, mv, av, bv);
   });
@@ -372,8 +371,7 @@ void tile_grad_sums(const T* dy, const T* x, Rect r, int64_t S, const T* mean, T
   const Ahead ahead = Ahead::of<T>(r);
   T* a1 = scratch;
   T* a2 = scratch + cols;
-  T* mv = scratch + 2 * cols;
-  spread(mean, W, S, mv);
+  const T* mv = spread(mean, W, S, scratch + 2 * cols);
   std::fill(a1, a1 + 2 * cols, T(0));
   for (int64_t i = 0; i < r.rows; ++i) {
     prefetch_ahead(dy, r, ahead, i);
@@ -457,16 +455,10 @@ template <typename T>
 void tile_grad_apply(const T* dy, const T* x, T* dx, Rect r, int64_t S, const T* mean,
                      const T* a, const T* b, const T* c, T* scratch, bool stream) {
   const int64_t cols = r.cols, W = cols / S;
-  T* av = scratch;
-  T* mv = scratch + cols;
-  T* bv = scratch + 2 * cols;
-  T* cv = scratch + 3 * cols;
-  spread(a, W, S, av);
-  if (x != nullptr) {
-    spread(mean, W, S, mv);
-    spread(b, W, S, bv);
-    spread(c, W, S, cv);
-  }
+  const T* av = spread(a, W, S, scratch);
+  const T* mv = x ? spread(mean, W, S, scratch + cols) : nullptr;
+  const T* bv = x ? spread(b, W, S, scratch + 2 * cols) : nullptr;
+  const T* cv = x ? spread(c, W, S, scratch + 3 * cols) : nullptr;
   with_bool(stream, [&](auto ST) {
     tile_grad_apply_impl<decltype(ST)::value>(dy, x, dx, r, mv, av, bv, cv);
   });
