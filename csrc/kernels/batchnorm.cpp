@@ -50,13 +50,18 @@ constexpr int64_t kPlaneMinBytes = 1024;
 // still in L2 for the second pass), rows of kTileMinCols..kTileMaxCols values (each row
 // costs a loop start and a prefetch), blocks of about kTileBlock values (128 KB in
 // float32: the second pass over a block reads L2) with at least kTileMinPer values of
-// each channel, since merging a block's partials costs about as much as 100 elements
-// (BatchNorm1d on (1024, 4096) with 16-row blocks spent half its time merging).
+// each channel, since every block costs some work per channel besides its elements
+// (BatchNorm1d on (1024, 4096) with 16-row blocks ran at half the speed), and at most
+// kTileMaxRows rows: each column is summed down the rows in T, so this bounds the length
+// of a float32 sum as the plane loops' 32 lanes do (4096 / 32 = 128 values per lane).
+// Tuned on Zen 5 (1 MB L2); the four benchmark shapes move by less than the noise
+// within 2x of these values.
 constexpr int64_t kTileBytes = int64_t{256} << 10;
 constexpr int64_t kTileMinCols = 256;
 constexpr int64_t kTileMaxCols = 1024;
 constexpr int64_t kTileBlock = 32768;
 constexpr int64_t kTileMinPer = 128;
+constexpr int64_t kTileMaxRows = 256;
 // Below this many elements one thread does it all.
 constexpr int64_t kParallelMin = int64_t{1} << 15;
 // Outputs of this many bytes or more are written with streaming stores: they cannot stay
@@ -85,7 +90,7 @@ struct Plan {
                                       kTileMinCols, kTileMaxCols);
       W = std::clamp<int64_t>(cols / S, 1, std::max<int64_t>(C, 1));
       groups = (C + W - 1) / W;
-      R = std::max((kTileMinPer + S - 1) / S, kTileBlock / (W * S));
+      R = std::min(std::max((kTileMinPer + S - 1) / S, kTileBlock / (W * S)), kTileMaxRows);
       pieces = 1;
       piece = S;
     } else {
@@ -128,22 +133,23 @@ struct Plan {
   }
 };
 
-// Chan et al.'s parallel merge of (count, mean, M2) triples, in double.
+// The merge of the blocks' (count, mean, M2), in double and in block order: Chan et al.'s
+// formula for many parts at once (the parallel-axis theorem). With K the first block's
+// mean, mean = K + sum(n_b (m_b - K)) / n and M2 = sum(M2_b + n_b (m_b - K)^2) - n (mean - K)^2.
+// No division per block. The last subtraction loses (mean - K)^2 / var of relative
+// precision in double, and since the first block alone has n_0 (K - mean)^2 <= M2, that
+// factor is at most n / n_0, the number of blocks: harmless.
 struct Moments {
-  double n = 0, mean = 0, m2 = 0;
+  double n = 0, k = 0, s1 = 0, s2 = 0;
   void add(double nb, double mb, double m2b) {
-    if (n == 0) {
-      n = nb;
-      mean = mb;
-      m2 = m2b;
-      return;
-    }
-    const double nn = n + nb;
-    const double d = mb - mean;
-    mean += d * (nb / nn);
-    m2 += m2b + d * d * (n * nb / nn);
-    n = nn;
+    if (n == 0) k = mb;
+    const double d = mb - k;
+    n += nb;
+    s1 += nb * d;
+    s2 += m2b + nb * d * d;
   }
+  double mean() const { return k + s1 / n; }
+  double m2() const { return std::max(0.0, s2 - s1 * (s1 / n)); }
 };
 
 // How many threads, and whether they split groups: groups must outnumber threads well
@@ -217,17 +223,17 @@ void set_coeffs(const Forward<T>& a, int64_t c, double mean, double invstd, Coef
 template <typename T>
 void finish_channel(const Forward<T>& a, int64_t c, const Moments& m, bool update,
                     Coeffs<T>* k) {
-  const double var = m.m2 / m.n;
-  const double invstd = 1.0 / std::sqrt(var + a.eps);
-  a.save_mean[c] = static_cast<T>(m.mean);
+  const double mean = m.mean(), m2 = m.m2();
+  const double invstd = 1.0 / std::sqrt(m2 / m.n + a.eps);
+  a.save_mean[c] = static_cast<T>(mean);
   a.save_invstd[c] = static_cast<T>(invstd);
   if (update) {
     // torch's order of operations, in double (ATen's accscalar_t for float).
-    const double unbiased = m.m2 / (m.n - 1);
-    a.running_mean[c] = static_cast<T>(a.momentum * m.mean + (1 - a.momentum) * static_cast<double>(a.running_mean[c]));
+    const double unbiased = m2 / (m.n - 1);
+    a.running_mean[c] = static_cast<T>(a.momentum * mean + (1 - a.momentum) * static_cast<double>(a.running_mean[c]));
     a.running_var[c] = static_cast<T>(a.momentum * unbiased + (1 - a.momentum) * static_cast<double>(a.running_var[c]));
   }
-  set_coeffs(a, c, m.mean, invstd, k);
+  set_coeffs(a, c, mean, invstd, k);
 }
 
 // Statistics of block b of group g: one (mean, m2) per channel of the group.

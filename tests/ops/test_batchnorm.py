@@ -200,6 +200,22 @@ def test_ill_conditioned_float32(shape):
     np.testing.assert_allclose(gx, gx64, atol=2e-3)
 
 
+@pytest.mark.parametrize("shape", [(64, 3, 40, 40), (8192, 3), (256, 5, 7)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_blocks_with_distant_means(shape, dtype):
+    # The kernel merges per-block statistics around the first block's mean; here the first
+    # rows sit 1e4 standard deviations away from the rest.
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape)
+    x[: shape[0] // 16] += 1e4
+    x = x.astype(dtype)
+    y, mean, invstd = ops.batch_norm(x, None, None, None, None, True)
+    y64, mean64, invstd64 = ref.batch_norm(x.astype(np.float64), None, None, None, None, True)
+    np.testing.assert_allclose(mean, mean64, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(invstd, invstd64, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(y, y64, rtol=1e-5, atol=1e-5 if dtype == np.float32 else 1e-10)
+
+
 @pytest.mark.parametrize("shape", [(8, 3, 20, 20), (300, 5), (9, 4, 50, 100), (5, 6, 7)])
 @pytest.mark.parametrize("value", [0.1, -3e4, 7.0])
 def test_constant_channel_is_exactly_zero(shape, value):

@@ -42,12 +42,13 @@ FASTDL_INLINE double lane_sum(const T* acc) {
 }
 
 // Finishes the corrected two-pass algorithm: m the first pass's rough mean, s1 and s2
-// the sums of the deviations from it and of their squares, over n values.
-FASTDL_INLINE void finish_moments(double m, double s1, double s2, double n, double* mean,
+// the sums of the deviations from it and of their squares, over 1/inv_n values.
+FASTDL_INLINE void finish_moments(double m, double s1, double s2, double inv_n, double* mean,
                                   double* m2) {
-  *mean = m + s1 / n;
+  const double d = s1 * inv_n;
+  *mean = m + d;
   // s1^2/n <= s2 for exact sums; rounding could push the difference below zero.
-  *m2 = std::max(0.0, s2 - s1 * s1 / n);
+  *m2 = std::max(0.0, s2 - s1 * d);
 }
 
 // --- reading a block from memory -------------------------------------------------------
@@ -129,7 +130,7 @@ void plane_stats(const T* x, Rect r, double* out_mean, double* out_m2) {
   alignas(64) T a1[L] = {};
   alignas(64) T a2[L] = {};
   for (int64_t i = 0; i < r.rows; ++i) row_dev_sums(x + i * r.ld, r.cols, m, a1, a2);
-  finish_moments(static_cast<double>(m), lane_sum(a1), lane_sum(a2), n, out_mean, out_m2);
+  finish_moments(static_cast<double>(m), lane_sum(a1), lane_sum(a2), 1 / n, out_mean, out_m2);
 }
 
 // --- statistics: W channels side by side (tile), sums down the rows ---------------------
@@ -177,8 +178,8 @@ void tile_stats(const T* x, Rect r, int64_t S, T* scratch, double* out_mean, dou
     prefetch_ahead(x, r, ahead, i);
     col_add(x + i * r.ld, cols, a1);
   }
-  const double n = static_cast<double>(r.rows * S);
-  for (int64_t c = 0; c < W; ++c) mv[c * S] = static_cast<T>(chan_sum(a1, c, S) / n);
+  const double inv_n = 1 / static_cast<double>(r.rows * S);
+  for (int64_t c = 0; c < W; ++c) mv[c * S] = static_cast<T>(chan_sum(a1, c, S) * inv_n);
   if (S > 1) {
     for (int64_t c = 0; c < W; ++c) std::fill(mv + c * S + 1, mv + (c + 1) * S, mv[c * S]);
   }
@@ -186,7 +187,7 @@ void tile_stats(const T* x, Rect r, int64_t S, T* scratch, double* out_mean, dou
   std::fill(a2, a2 + cols, T(0));
   for (int64_t i = 0; i < r.rows; ++i) col_dev_add(x + i * r.ld, mv, cols, a1, a2);
   for (int64_t c = 0; c < W; ++c) {
-    finish_moments(static_cast<double>(mv[c * S]), chan_sum(a1, c, S), chan_sum(a2, c, S), n,
+    finish_moments(static_cast<double>(mv[c * S]), chan_sum(a1, c, S), chan_sum(a2, c, S), inv_n,
                    out_mean + c, out_m2 + c);
   }
 }
