@@ -12,7 +12,7 @@ from fastdl import DTypeError, ops, reference as ref
 # (N, C), (N, C, L), (N, C, H, W): N = 1 with H*W > 1, C = 1, large C, odd sizes, spatial
 # sizes on both sides of the kernel's plane/tile switch (S = 32) and of its block length
 # (S > 4096 splits rows into pieces).
-SHAPES = [(5, 3), (130, 67), (4, 3, 7), (2, 4, 3, 5), (1, 3, 6, 6), (3, 1, 9, 11),
+SHAPES = [(5, 3), (130, 67), (4, 1500), (4, 3, 7), (2, 4, 3, 5), (1, 3, 6, 6), (3, 1, 9, 11),
           (2, 300, 2, 2), (3, 5, 17, 13), (2, 2, 70, 70), (200, 7, 3), (1, 2, 33)]
 DTYPES = [np.float32, np.float64]
 
@@ -120,6 +120,26 @@ def test_random_shapes_match_twin(n, c, spatial, training, seed):
     g2 = ref.batch_norm_backward(dy, x, gamma, a[1], a[2], training)
     for u, v in zip(g1, g2):
         np.testing.assert_allclose(u, v, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("which", ["gamma", "beta"])
+def test_scale_or_shift_alone(which):
+    x, gamma, beta, _, _, dy = _inputs((6, 4, 5), np.float64)
+    if which == "gamma":
+        beta = None
+    else:
+        gamma = None
+    a = ops.batch_norm(x, gamma, beta, None, None, True)
+    b = ref.batch_norm(x, gamma, beta, None, None, True)
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12)
+    g1 = ops.batch_norm_backward(dy, x, gamma, a[1], a[2], True)
+    g2 = ref.batch_norm_backward(dy, x, gamma, a[1], a[2], True)
+    for u, v in zip(g1, g2):
+        if v is None:
+            assert u is None
+        else:
+            np.testing.assert_allclose(u, v, rtol=1e-11, atol=1e-11)
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.1, 1.0])
@@ -339,29 +359,32 @@ def test_single_value_per_channel_in_training():
         assert y.shape == shape
 
 
+@pytest.mark.parametrize("target", ["running_mean", "running_var"])
 @pytest.mark.parametrize("bad", ["read_only", "dtype", "shape", "strided", "same", "list"])
-def test_bad_running_stats_modify_nothing(bad):
+def test_bad_running_stats_modify_nothing(bad, target):
     x, gamma, beta, rm, rv, _ = _inputs((4, 3, 2), np.float32)
+    stats = {"running_mean": rm, "running_var": rv}
+    other = "running_var" if target == "running_mean" else "running_mean"
     exc = ValueError
     if bad == "read_only":
-        rv.flags.writeable = False
+        stats[target].flags.writeable = False
     elif bad == "dtype":
-        rv = rv.astype(np.float64)
+        stats[target] = stats[target].astype(np.float64)
         exc = DTypeError
     elif bad == "shape":
-        rv = np.ones((3, 1), np.float32)
+        stats[target] = np.ones((3, 1), np.float32)
     elif bad == "strided":
-        rv = np.ones(6, np.float32)[::2]
+        stats[target] = np.ones(6, np.float32)[::2]
     elif bad == "same":
-        rv = rm
+        stats[target] = stats[other]
     else:
-        rv = [1.0, 1.0, 1.0]
+        stats[target] = [1.0, 1.0, 1.0]
         exc = TypeError
-    rm0, rv0 = rm.copy(), np.array(rv, copy=True)
+    before = {k: np.array(v, copy=True) for k, v in stats.items()}
     with pytest.raises(exc, match="running_"):
-        ops.batch_norm(x, gamma, beta, rm, rv, True)
-    np.testing.assert_array_equal(rm, rm0)
-    np.testing.assert_array_equal(rv, rv0)
+        ops.batch_norm(x, gamma, beta, stats["running_mean"], stats["running_var"], True)
+    for k, v in stats.items():
+        np.testing.assert_array_equal(v, before[k])
 
 
 def test_validation_errors():
