@@ -21,7 +21,9 @@ struct Geometry {
 
 Geometry geometry(const char* fn, const py::array& x, const char* name) {
   if (x.ndim() < 2) {
-    throw py::value_error(std::string(fn) + ": " + name + " must have shape (N, C, *spatial) with ndim >= 2, got shape " + shape_str(x));
+    throw py::value_error(std::string(fn) + ": " + name +
+                          " must have shape (N, C, *spatial) with ndim >= 2, got shape " +
+                          shape_str(x));
   }
   Geometry g{static_cast<int64_t>(x.shape(0)), static_cast<int64_t>(x.shape(1)), 1};
   for (py::ssize_t d = 2; d < x.ndim(); ++d) g.S *= static_cast<int64_t>(x.shape(d));
@@ -36,18 +38,20 @@ py::array channel_vector(const char* fn, const char* name, const py::handle& obj
   const std::string where = std::string(fn) + ": " + name;
   DType got;
   if (!float_dtype(a, &got) || got != dt) {
-    throw dtype_error(where + " has dtype " + dtype_str(a) + ", expected " + dtype_name(dt) + " like x");
+    throw dtype_error(where + " has dtype " + dtype_str(a) + ", expected " + dtype_name(dt) +
+                      " like x");
   }
   if (a.ndim() != 1 || a.shape(0) != C) {
-    throw py::value_error(where + " has shape " + shape_str(a) + ", expected (" + std::to_string(C) + ",) (one value per channel of x)");
+    throw py::value_error(where + " has shape " + shape_str(a) + ", expected (" +
+                          std::to_string(C) + ",) (one value per channel of x)");
   }
   if (inplace) {
+    using api = py::detail::npy_api;
     const int flags = a.flags();
-    if (!(flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_)) {
-      throw py::value_error(where + " is read-only; " + why);
-    }
-    if (!(flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) || !(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
-      throw py::value_error(where + " must be a C-contiguous, aligned array: " + why + ", and a copy would lose the update");
+    if (!(flags & api::NPY_ARRAY_WRITEABLE_)) throw py::value_error(where + " is read-only; " + why);
+    if (!(flags & api::NPY_ARRAY_C_CONTIGUOUS_) || !(flags & api::NPY_ARRAY_ALIGNED_)) {
+      throw py::value_error(where + " must be a C-contiguous, aligned array: " + why +
+                            ", and a copy would lose the update");
     }
     return a;
   }
@@ -57,8 +61,9 @@ py::array channel_vector(const char* fn, const char* name, const py::handle& obj
 // The (N, C, *spatial) output: a fresh array, or `out` checked like an in-place target.
 py::array output(const char* fn, const py::handle& out, DType dt, const py::array& like) {
   if (out.is_none()) {
-    return dt == DType::f32 ? py::array(py::array_t<float>(std::vector<py::ssize_t>(like.shape(), like.shape() + like.ndim())))
-                            : py::array(py::array_t<double>(std::vector<py::ssize_t>(like.shape(), like.shape() + like.ndim())));
+    const std::vector<py::ssize_t> shape(like.shape(), like.shape() + like.ndim());
+    return dt == DType::f32 ? py::array(py::array_t<float>(shape))
+                            : py::array(py::array_t<double>(shape));
   }
   py::array a = expect_array(fn, "out", out);
   check_inplace(fn, "out", a, dt, like, "x");
@@ -99,7 +104,8 @@ py::tuple batch_norm(py::handle x_obj, py::handle gamma_obj, py::handle beta_obj
   if (!gamma_obj.is_none()) gamma = channel_vector(fn, "gamma", gamma_obj, dt, geo.C, false);
   if (!beta_obj.is_none()) beta = channel_vector(fn, "beta", beta_obj, dt, geo.C, false);
   if (rm_obj.is_none() != rv_obj.is_none()) {
-    throw py::value_error(std::string(fn) + ": running_mean and running_var must both be arrays or both be None, got " +
+    throw py::value_error(std::string(fn) +
+                          ": running_mean and running_var must both be arrays or both be None, got " +
                           (rm_obj.is_none() ? "running_mean None" : "running_var None"));
   }
   const bool update = training && !rm_obj.is_none();
@@ -107,12 +113,18 @@ py::tuple batch_norm(py::handle x_obj, py::handle gamma_obj, py::handle beta_obj
     const char* why = "it is updated in place in training";
     rm = channel_vector(fn, "running_mean", rm_obj, dt, geo.C, update, why);
     rv = channel_vector(fn, "running_var", rv_obj, dt, geo.C, update, why);
-    if (update && geo.C > 0 && rm->data() == rv->data()) {
-      throw py::value_error(std::string(fn) + ": running_mean and running_var are the same array; both are updated in place");
+    // Both are C-contiguous here: their bytes overlap iff their ranges do.
+    const auto* m0 = static_cast<const char*>(rm->data());
+    const auto* v0 = static_cast<const char*>(rv->data());
+    if (update && geo.C > 0 && m0 < v0 + rv->nbytes() && v0 < m0 + rm->nbytes()) {
+      throw py::value_error(std::string(fn) + ": running_mean and running_var share memory; "
+                            "both are updated in place");
     }
   }
   if (training && geo.N * geo.S == 1) {
-    throw py::value_error(std::string(fn) + ": expected more than 1 value per channel when training, got input size " + shape_str(x));
+    throw py::value_error(std::string(fn) +
+                          ": expected more than 1 value per channel when training, got input size " +
+                          shape_str(x));
   }
   py::array y = output(fn, out_obj, dt, x);
   py::array save_mean = vector_out(dt, geo.C), save_invstd = vector_out(dt, geo.C);

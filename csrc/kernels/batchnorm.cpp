@@ -7,8 +7,8 @@
 // group (statistics; gradient sums) reads it from memory once, prefetching ahead; the
 // second pass (normalize; grad_x) finds it still in cache. So the forward reads x once
 // from memory and writes y once, and the backward reads x and dy once and writes dx once
-// (x_hat is recomputed, never stored). A group is at most a few hundred KB unless one
-// channel is larger than that; groups much larger than L2 come back from L3.
+// (x_hat is recomputed, never stored). Groups aim at a few hundred KB, to stay in L2; a
+// larger one (one big channel, or a tile of many rows) comes back from L3 instead.
 //
 // Outputs larger than kStreamBytes are written with streaming stores (no read for
 // ownership; they would not stay in cache anyway).
@@ -17,16 +17,15 @@
 // partial result is computed by one fixed loop, and the partials are merged in block
 // order. Threads only decide who computes which block, so every output is bitwise
 // identical for any thread count. With many groups each thread takes whole groups, the
-// next free one each time (mode "groups"; a thread slowed down by a neighbour on a shared
-// machine then does fewer); with few groups (C small next to the thread count) the blocks of
-// every group are split between threads, statistics and normalization in two phases
-// separated by barriers (mode "split"). Both modes produce the same bits.
+// next free one each time (mode "groups"; a thread slowed down by a neighbour on a
+// shared machine then does fewer); with few groups (C small next to the thread count)
+// the blocks of every group are split between threads, statistics and normalization in
+// two phases separated by barriers (mode "split"). Both modes produce the same bits.
 #include "kernels/batchnorm.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <vector>
 
 #include "kernels/common.h"
@@ -229,9 +228,11 @@ void finish_channel(const Forward<T>& a, int64_t c, const Moments& m, bool updat
   a.save_invstd[c] = static_cast<T>(invstd);
   if (update) {
     // torch's order of operations, in double (ATen's accscalar_t for float).
-    const double unbiased = m2 / (m.n - 1);
-    a.running_mean[c] = static_cast<T>(a.momentum * mean + (1 - a.momentum) * static_cast<double>(a.running_mean[c]));
-    a.running_var[c] = static_cast<T>(a.momentum * unbiased + (1 - a.momentum) * static_cast<double>(a.running_var[c]));
+    const double unbiased = m2 / (m.n - 1), keep = 1 - a.momentum;
+    const double rm = static_cast<double>(a.running_mean[c]);
+    const double rv = static_cast<double>(a.running_var[c]);
+    a.running_mean[c] = static_cast<T>(a.momentum * mean + keep * rm);
+    a.running_var[c] = static_cast<T>(a.momentum * unbiased + keep * rv);
   }
   set_coeffs(a, c, mean, invstd, k);
 }
@@ -314,7 +315,8 @@ void forward_batch_stats(const Forward<T>& a, const Plan& p, bool update) {
       Moments m;
       const int64_t g = c / p.W;
       for (int64_t b = 0; b < p.nblocks; ++b) {
-        m.add(p.count(g, b), partials[(c * p.nblocks + b) * 2], partials[(c * p.nblocks + b) * 2 + 1]);
+        const double* pb = &partials[(c * p.nblocks + b) * 2];
+        m.add(p.count(g, b), pb[0], pb[1]);
       }
       finish_channel(a, c, m, update, &k);
     }
@@ -347,7 +349,8 @@ void forward_running_stats(const Forward<T>& a) {
   const bool stream = N * row * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
   const bool rows = S * static_cast<int64_t>(sizeof(T)) < kPlaneMinBytes && row <= kEvalRowMax;
   const int64_t items = rows ? (N + kEvalRows - 1) / kEvalRows : N * C;
-  const int nt = N * row < kParallelMin ? 1 : static_cast<int>(std::min<int64_t>(num_threads(), items));
+  const int nt =
+      N * row < kParallelMin ? 1 : static_cast<int>(std::min<int64_t>(num_threads(), items));
   parallel(nt, [&](int tid, int nth) {
     std::vector<T> scratch(rows ? 3 * row : 0);
     int64_t lo, hi;

@@ -110,7 +110,7 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
         _check_channel_vector(fn, "running_mean", running_mean, x, inplace=update)
         _check_channel_vector(fn, "running_var", running_var, x, inplace=update)
         if update and x.shape[1] > 0 and np.shares_memory(running_mean, running_var):
-            raise ValueError(f"{fn}: running_mean and running_var are the same array; "
+            raise ValueError(f"{fn}: running_mean and running_var share memory; "
                              f"both are updated in place")
     axes, bshape = _axes(x)
     m = _per_channel(x)

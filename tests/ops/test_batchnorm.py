@@ -360,7 +360,8 @@ def test_single_value_per_channel_in_training():
 
 
 @pytest.mark.parametrize("target", ["running_mean", "running_var"])
-@pytest.mark.parametrize("bad", ["read_only", "dtype", "shape", "strided", "same", "list"])
+@pytest.mark.parametrize("bad", ["read_only", "dtype", "shape", "strided", "same", "overlap",
+                                 "list"])
 def test_bad_running_stats_modify_nothing(bad, target):
     x, gamma, beta, rm, rv, _ = _inputs((4, 3, 2), np.float32)
     stats = {"running_mean": rm, "running_var": rv}
@@ -377,6 +378,9 @@ def test_bad_running_stats_modify_nothing(bad, target):
         stats[target] = np.ones(6, np.float32)[::2]
     elif bad == "same":
         stats[target] = stats[other]
+    elif bad == "overlap":
+        buf = np.ones(4, np.float32)
+        stats["running_mean"], stats["running_var"] = buf[:3], buf[1:]
     else:
         stats[target] = [1.0, 1.0, 1.0]
         exc = TypeError
