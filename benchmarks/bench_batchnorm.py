@@ -91,20 +91,6 @@ def _cases(shape, direction):
     return _cache[key]
 
 
-@pytest.fixture
-def threads(request):
-    n = request.param
-    old = fastdl.get_num_threads()
-    fastdl.set_num_threads(n)
-    if torch is not None:
-        told = torch.get_num_threads()
-        torch.set_num_threads(n)
-    yield n
-    fastdl.set_num_threads(old)
-    if torch is not None:
-        torch.set_num_threads(told)
-
-
 @pytest.mark.parametrize("threads", [1, 2], indirect=True)
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("direction", ["fwd", "bwd"])

@@ -12,7 +12,6 @@ includes no allocation (steps are in place, state created beforehand).
 import numpy as np
 import pytest
 
-import fastdl
 from fastdl import bench
 
 torch = None
@@ -31,20 +30,6 @@ def _cases(name, workload):
         _cache.clear()  # keep one workload's arrays alive at a time
         _cache[key] = bench.optimizer_cases(name, bench.workload_shapes(workload))
     return _cache[key]
-
-
-@pytest.fixture
-def threads(request):
-    n = request.param
-    old = fastdl.get_num_threads()
-    fastdl.set_num_threads(n)
-    if torch is not None:
-        told = torch.get_num_threads()
-        torch.set_num_threads(n)
-    yield n
-    fastdl.set_num_threads(old)
-    if torch is not None:
-        torch.set_num_threads(told)
 
 
 @pytest.mark.parametrize("threads", [1, 2], indirect=True)

@@ -82,6 +82,16 @@ template <typename T>
 const T* cptr(const py::array& a) {
   return static_cast<const T*>(a.data());
 }
+// Calls f(float{}) or f(double{}): the kernel call, instantiated for the array dtype.
+template <class F>
+void with_dtype(DType dt, F&& f) {
+  if (dt == DType::f32) {
+    f(float{});
+  } else {
+    f(double{});
+  }
+}
+
 using MaybeArray = std::optional<py::array>;
 template <typename T>
 T* opt(MaybeArray& a) {
@@ -149,11 +159,7 @@ py::tuple batch_norm(py::handle x_obj, py::handle gamma_obj, py::handle beta_obj
     py::gil_scoped_release release;
     bn::batch_norm<T>(a);
   };
-  if (dt == DType::f32) {
-    run(float{});
-  } else {
-    run(double{});
-  }
+  with_dtype(dt, run);
   return py::make_tuple(y, save_mean, save_invstd);
 }
 
@@ -194,11 +200,7 @@ py::tuple batch_norm_backward(py::handle gy_obj, py::handle x_obj, py::handle ga
     py::gil_scoped_release release;
     bn::batch_norm_backward<T>(a);
   };
-  if (dt == DType::f32) {
-    run(float{});
-  } else {
-    run(double{});
-  }
+  with_dtype(dt, run);
   auto or_none = [](const MaybeArray& a) { return a ? py::object(*a) : py::object(py::none()); };
   return py::make_tuple(gx, or_none(ggamma), or_none(gbeta));
 }
