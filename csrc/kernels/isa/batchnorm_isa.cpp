@@ -8,8 +8,8 @@
 // (each lane is its own sum), so the result depends only on the block, never on the
 // thread that ran it.
 //
-// The first pass over a block is the one that reads x (and dy) from memory: it prefetches
-// the rows ahead of it. The later passes find the block in cache.
+// The first pass over a block is the one that reads x (and dy) from memory, prefetching
+// ahead of itself; the later passes find the block in cache.
 #include <algorithm>
 #include <cmath>
 
@@ -53,37 +53,51 @@ FASTDL_INLINE void finish_moments(double m, double s1, double s2, double inv_n, 
 
 // --- reading a block from memory -------------------------------------------------------
 
-// Software prefetch of the rows ahead: about this many bytes beyond the row being read
-// (memory latency times bandwidth is ~5 KB), at most this much of each row (the hardware
-// prefetcher follows a long row once it has started). Worth 5-15% on short strided rows
-// (tiles), nothing on long ones.
-constexpr int64_t kAheadBytes = 4096;
-constexpr int64_t kAheadRowMax = 1024;
+// The first pass over a block keeps software prefetches kAheadBytes ahead of where it
+// reads, through the block's rows and on into the rows after it (the rest of the group,
+// `ahead` rows). The hardware prefetcher restarts at every row (rows are C*S values apart
+// in memory); this keeps the memory busy across the jumps. Measured on the read pattern
+// of the backward on (32, 64, 56, 56), rows of 12.5 KB: 31.6 GB/s without, 39.5 GB/s
+// with a 4 KB lead (and 60 GB/s for the same bytes read linearly); with the kernels, an
+// 8 KB lead took 10-30% off the backward and 15% off BatchNorm1d's forward, 2 KB lost.
+constexpr int64_t kAheadBytes = 8192;
+// First passes go through long rows kChunk values at a time (a multiple of kLanes, so the
+// chunks never change which lane sums which value).
+constexpr int64_t kChunk = 256;
 
-struct Ahead {
-  int64_t rows;  // prefetch distance in rows
-  int64_t bytes; // bytes of each row to prefetch
+class Prefetcher {
+ public:
   template <typename T>
-  static Ahead of(const Rect& r) {
-    const int64_t row_bytes = r.cols * static_cast<int64_t>(sizeof(T));
-    return {std::max<int64_t>(1, (kAheadBytes + row_bytes - 1) / std::max<int64_t>(row_bytes, 1)),
-            std::min(row_bytes, kAheadRowMax)};
+  Prefetcher(const T* base, const Rect& r)
+      : base_(reinterpret_cast<const char*>(base)),
+        ld_(r.ld * static_cast<int64_t>(sizeof(T))),
+        row_(r.cols * static_cast<int64_t>(sizeof(T))),
+        rows_(r.rows + r.ahead) {
+    issue(kAheadBytes);  // the lead; later blocks of a group find it already in cache
   }
-};
-
-// Prefetches row i + a.rows of the block (rows past the block's own belong to the same
-// group while i + a.rows < rows + ahead).
-template <typename T>
-FASTDL_INLINE void prefetch_ahead(const T* p, const Rect& r, const Ahead& a, int64_t i) {
+  // Prefetches the next `bytes` bytes of the rows (call before reading as many).
+  FASTDL_INLINE void issue(int64_t bytes) {
 #if defined(__GNUC__) || defined(__clang__)
-  if (i + a.rows < r.rows + r.ahead) {
-    const char* q = reinterpret_cast<const char*>(p + (i + a.rows) * r.ld);
-    for (int64_t k = 0; k < a.bytes; k += 64) __builtin_prefetch(q + k, 0, 3);
-  }
+    for (int64_t b = 0; b < bytes && i_ < rows_; b += 64) {
+      const char* row = base_ + i_ * ld_;
+      __builtin_prefetch(row + off_, 0, 3);
+      off_ += 64;
+      if (off_ >= row_) {
+        __builtin_prefetch(row + row_ - 1, 0, 3);  // the row's last line, if partial
+        off_ = 0;
+        ++i_;
+      }
+    }
 #else
-  (void)p, (void)r, (void)a, (void)i;
+    (void)bytes;
 #endif
-}
+  }
+
+ private:
+  const char* base_;
+  int64_t ld_, row_, rows_;
+  int64_t i_ = 0, off_ = 0;
+};
 
 // --- statistics: one channel per block (plane) --------------------------------------------
 
@@ -119,11 +133,14 @@ void row_dev_sums(const T* FASTDL_RESTRICT p, int64_t n, const T m, T* FASTDL_RE
 template <typename T>
 void plane_stats(const T* x, Rect r, double* out_mean, double* out_m2) {
   constexpr int L = kLanes<T>;
-  const Ahead ahead = Ahead::of<T>(r);
+  Prefetcher pf(x, r);
   alignas(64) T acc[L] = {};
   for (int64_t i = 0; i < r.rows; ++i) {
-    prefetch_ahead(x, r, ahead, i);
-    row_sum(x + i * r.ld, r.cols, acc);
+    for (int64_t k = 0; k < r.cols; k += kChunk) {
+      const int64_t len = std::min(kChunk, r.cols - k);
+      pf.issue(len * static_cast<int64_t>(sizeof(T)));
+      row_sum(x + i * r.ld + k, len, acc);
+    }
   }
   const double n = static_cast<double>(r.rows * r.cols);
   const T m = static_cast<T>(lane_sum(acc) / n);
@@ -169,13 +186,13 @@ FASTDL_INLINE double chan_sum(const T* acc, int64_t c, int64_t S) {
 template <typename T>
 void tile_stats(const T* x, Rect r, int64_t S, T* scratch, double* out_mean, double* out_m2) {
   const int64_t cols = r.cols, W = cols / S;
-  const Ahead ahead = Ahead::of<T>(r);
+  Prefetcher pf(x, r);
   T* a1 = scratch;
   T* a2 = scratch + cols;
   T* mv = scratch + 2 * cols;
   std::fill(a1, a1 + cols, T(0));
   for (int64_t i = 0; i < r.rows; ++i) {
-    prefetch_ahead(x, r, ahead, i);
+    pf.issue(cols * static_cast<int64_t>(sizeof(T)));
     col_add(x + i * r.ld, cols, a1);
   }
   const double inv_n = 1 / static_cast<double>(r.rows * S);
@@ -342,13 +359,16 @@ void row_grad_sums(const T* FASTDL_RESTRICT dy, const T* FASTDL_RESTRICT x, int6
 template <typename T>
 void plane_grad_sums(const T* dy, const T* x, Rect r, T mean, double* sum_dy, double* sum_dyxm) {
   constexpr int L = kLanes<T>;
-  const Ahead ahead = Ahead::of<T>(r);
+  Prefetcher pfd(dy, r), pfx(x, r);
   alignas(64) T a1[L] = {};
   alignas(64) T a2[L] = {};
   for (int64_t i = 0; i < r.rows; ++i) {
-    prefetch_ahead(dy, r, ahead, i);
-    prefetch_ahead(x, r, ahead, i);
-    row_grad_sums(dy + i * r.ld, x + i * r.ld, r.cols, mean, a1, a2);
+    for (int64_t k = 0; k < r.cols; k += kChunk) {
+      const int64_t len = std::min(kChunk, r.cols - k), o = i * r.ld + k;
+      pfd.issue(len * static_cast<int64_t>(sizeof(T)));
+      pfx.issue(len * static_cast<int64_t>(sizeof(T)));
+      row_grad_sums(dy + o, x + o, len, mean, a1, a2);
+    }
   }
   *sum_dy = lane_sum(a1);
   *sum_dyxm = lane_sum(a2);
@@ -369,14 +389,14 @@ template <typename T>
 void tile_grad_sums(const T* dy, const T* x, Rect r, int64_t S, const T* mean, T* scratch,
                     double* sum_dy, double* sum_dyxm) {
   const int64_t cols = r.cols, W = cols / S;
-  const Ahead ahead = Ahead::of<T>(r);
+  Prefetcher pfd(dy, r), pfx(x, r);
   T* a1 = scratch;
   T* a2 = scratch + cols;
   const T* mv = spread(mean, W, S, scratch + 2 * cols);
   std::fill(a1, a1 + 2 * cols, T(0));
   for (int64_t i = 0; i < r.rows; ++i) {
-    prefetch_ahead(dy, r, ahead, i);
-    prefetch_ahead(x, r, ahead, i);
+    pfd.issue(cols * static_cast<int64_t>(sizeof(T)));
+    pfx.issue(cols * static_cast<int64_t>(sizeof(T)));
     col_grad_add(dy + i * r.ld, x + i * r.ld, mv, cols, a1, a2);
   }
   for (int64_t c = 0; c < W; ++c) {
