@@ -269,7 +269,7 @@ void forward_batch_stats(const Forward<T>& a, const Plan& p, bool update) {
   const BatchNormLoops<T>& L = kernels().batchnorm<T>();
   Coeffs<T> k(p.C);
   const Threads th = choose_threads(p);
-  const int64_t scratch_len = 4 * p.W * p.S;
+  const int64_t scratch_len = p.tile ? 4 * p.W * p.S : 0;  // the tile loops' column sums
   if (!th.split) {
     std::atomic<int64_t> next{0};  // groups are handed out first come, first served
     parallel(th.nt, [&](int tid, int nt) {
@@ -438,7 +438,7 @@ void backward_impl(const Backward<T>& g) {
   // The sums feed grad_x in training and grad_gamma/grad_beta in both modes.
   const bool sums = g.training || g.grad_gamma != nullptr;
   const Threads th = choose_threads(p);
-  const int64_t scratch_len = 4 * p.W * p.S;
+  const int64_t scratch_len = p.tile ? 4 * p.W * p.S : 0;  // the tile loops' column sums
   const double n = static_cast<double>(p.N * p.S);
   if (!th.split) {
     std::atomic<int64_t> next{0};  // groups are handed out first come, first served
