@@ -45,18 +45,20 @@ constexpr int64_t kBlock = 4096;
 // Row segments (one channel's S values) from this many bytes on are long enough to stream
 // from memory on their own; shorter ones are read a tile of channels at a time.
 constexpr int64_t kPlaneMinBytes = 1024;
-// Tiles: W channels side by side, all N rows, about kTileBytes (so that the group is
-// still in L2 for the second pass), rows of kTileMinCols..kTileMaxCols values (each row
-// costs a loop start and a prefetch), blocks of about kTileBlock values (128 KB in
-// float32: the second pass over a block reads L2) with at least kTileMinPer values of
-// each channel, since every block costs some work per channel besides its elements
-// (BatchNorm1d on (1024, 4096) with 16-row blocks ran at half the speed), and at most
-// kTileMaxRows rows: each column is summed down the rows in T, so this bounds the length
-// of a float32 sum as the plane loops' 32 lanes do (4096 / 32 = 128 values per lane).
-// Tuned on Zen 5 (1 MB L2); the four benchmark shapes move by less than the noise
-// within 2x of these values.
+// Tiles: W channels side by side, all N rows. About kTileBytes a group, so that it is
+// still in L2 for the second pass, but rows of at least kTileMinRowBytes: the memory
+// reads of short rows stream badly (BatchNorm1d on (1024, 4096) ran 17% faster forward
+// with rows of 4 KB than of 1 KB), while the backward reads two inputs and its taller
+// groups fall out of L2 sooner (it lost 46% to rows of 4 KB, 24% to 2 KB). At most
+// kTileMaxCols values a row. Blocks of about kTileBlock values (128 KB in float32: the
+// second pass over a block reads L2) with at least kTileMinPer values of each channel,
+// since every block costs some work per channel besides its elements (16-row blocks ran
+// at half the speed on (1024, 4096), with an earlier pairwise merge), and at most
+// kTileMaxRows rows: each column is summed down the rows in T, and this bounds the length
+// of a float32 sum as the plane loops' 32 lanes do (4096 / 32 = 128 values a lane).
+// Tuned on Zen 5 (1 MB L2).
 constexpr int64_t kTileBytes = int64_t{256} << 10;
-constexpr int64_t kTileMinCols = 256;
+constexpr int64_t kTileMinRowBytes[2] = {4096, 1024};  // forward (1 input), backward (2)
 constexpr int64_t kTileMaxCols = 1024;
 constexpr int64_t kTileBlock = 32768;
 constexpr int64_t kTileMinPer = 128;
@@ -71,6 +73,7 @@ constexpr int64_t kStreamBytes = int64_t{16} << 20;
 // How the (N, C, S) array is cut. A group is a channel (plane) or a tile of W channels;
 // each group has nblocks blocks, numbered row-block major. Plane blocks are R rows by
 // `piece` columns (piece == S unless S > kBlock); tile blocks are R rows of the tile.
+// `inputs` is the number of arrays read, 1 forward and 2 backward.
 struct Plan {
   int64_t N, C, S;
   bool tile;
@@ -82,11 +85,13 @@ struct Plan {
   int64_t nblocks;     // blocks per group
   bool stream;         // write the output with streaming stores
 
-  Plan(int64_t n, int64_t c, int64_t s, int64_t elem_size) : N(n), C(c), S(s) {
+  Plan(int64_t n, int64_t c, int64_t s, int64_t elem_size, int inputs)
+      : N(n), C(c), S(s) {
     tile = S * elem_size < kPlaneMinBytes;
     if (tile) {
+      const int64_t min_cols = kTileMinRowBytes[inputs - 1] / elem_size;
       const int64_t cols = std::clamp(kTileBytes / std::max<int64_t>(1, N * elem_size),
-                                      kTileMinCols, kTileMaxCols);
+                                      min_cols, std::max(min_cols, kTileMaxCols));
       W = std::clamp<int64_t>(cols / S, 1, std::max<int64_t>(C, 1));
       groups = (C + W - 1) / W;
       R = std::min(std::max((kTileMinPer + S - 1) / S, kTileBlock / (W * S)), kTileMaxRows);
@@ -432,7 +437,7 @@ void grad_apply_block(const Plan& p, const BatchNormLoops<T>& L, const Backward<
 
 template <typename T>
 void backward_impl(const Backward<T>& g) {
-  const Plan p(g.N, g.C, g.S, sizeof(T));
+  const Plan p(g.N, g.C, g.S, sizeof(T), 2);
   const BatchNormLoops<T>& L = kernels().batchnorm<T>();
   GradCoeffs<T> k(p.C);
   // The sums feed grad_x in training and grad_gamma/grad_beta in both modes.
@@ -512,7 +517,7 @@ void batch_norm(const Forward<T>& a) {
     std::fill(a.save_invstd, a.save_invstd + a.C, T(0));
     return;
   }
-  forward_batch_stats(a, Plan(a.N, a.C, a.S, sizeof(T)), a.training && have_running);
+  forward_batch_stats(a, Plan(a.N, a.C, a.S, sizeof(T), 1), a.training && have_running);
 }
 
 template <typename T>
