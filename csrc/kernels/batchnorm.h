@@ -55,7 +55,7 @@ template <typename T> void batch_norm_backward(const Backward<T>& a);
 // The driver (batchnorm.cpp) cuts each channel's values into fixed blocks, rectangles of
 // `rows` rows of `cols` contiguous values, consecutive rows `ld` apart in x, y, dy and dx,
 // and calls these on each. Two shapes of block:
-//  - plane: one channel's span of a row (S of 1 KB or more): reductions run along the row;
+//  - plane: one channel's span of a row (S of 512 bytes or more): reductions run along it;
 //  - tile: W whole channels side by side (cols = W*S, small S, BatchNorm1d): reductions
 //    run down the rows, so the loops vectorise across channels.
 // Partial sums are kept in T in a fixed set of lanes and returned in double, so that

@@ -10,8 +10,8 @@ import fastdl as fd
 from fastdl import DTypeError, ops, reference as ref
 
 # (N, C), (N, C, L), (N, C, H, W): N = 1 with H*W > 1, C = 1, large C, odd sizes, spatial
-# sizes on both sides of the kernel's plane/tile switch (S = 32) and of its block length
-# (S > 4096 splits rows into pieces).
+# sizes S on both sides of the kernel's plane/tile switch (S * itemsize = 512 bytes) and of
+# its block length (S > 4096 splits rows into pieces).
 SHAPES = [(5, 3), (130, 67), (4, 1500), (4, 3, 7), (2, 4, 3, 5), (1, 3, 6, 6), (3, 1, 9, 11),
           (2, 300, 2, 2), (3, 5, 17, 13), (2, 2, 70, 70), (200, 7, 3), (1, 2, 33)]
 DTYPES = [np.float32, np.float64]
