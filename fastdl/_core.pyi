@@ -1,6 +1,6 @@
 """Type stubs for fastdl._core (the native extension). Use fastdl.ops instead."""
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -35,3 +35,12 @@ def _nadam_step(params: _Arrays, grads: _Arrays, exp_avgs: _Arrays, exp_avg_sqs:
                 step: int, mu_product: float, lr: float, beta1: float, beta2: float,
                 eps: float, weight_decay: float, momentum_decay: float,
                 decoupled_weight_decay: bool, maximize: bool) -> float: ...
+
+def _batch_norm(x: np.ndarray, gamma: Optional[np.ndarray], beta: Optional[np.ndarray],
+                running_mean: Optional[np.ndarray], running_var: Optional[np.ndarray],
+                training: bool, momentum: float, eps: float,
+                out: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+def _batch_norm_backward(grad_y: np.ndarray, x: np.ndarray, gamma: Optional[np.ndarray],
+                         save_mean: np.ndarray, save_invstd: np.ndarray, training: bool,
+                         out: Optional[np.ndarray] = None
+                         ) -> tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]: ...

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/batchnorm.h"
 #include "kernels/optim.h"
 
 namespace fastdl {
@@ -25,7 +26,9 @@ struct KernelTable {
   const char* isa = "baseline";
   OptimTable<float> optim_f32;
   OptimTable<double> optim_f64;
-  // later families (gemm, conv, batch norm) add their entries here
+  bn::BatchNormLoops<float> batchnorm_f32;
+  bn::BatchNormLoops<double> batchnorm_f64;
+  // later families (gemm, conv) add their entries here
 
   template <typename T>
   const OptimTable<T>& optim() const {
@@ -33,6 +36,14 @@ struct KernelTable {
       return optim_f32;
     } else {
       return optim_f64;
+    }
+  }
+  template <typename T>
+  const bn::BatchNormLoops<T>& batchnorm() const {
+    if constexpr (std::is_same_v<T, float>) {
+      return batchnorm_f32;
+    } else {
+      return batchnorm_f64;
     }
   }
 };
@@ -45,9 +56,12 @@ std::vector<std::string> available_isas();
 // Instruction sets compiled into this build.
 std::vector<std::string> compiled_isas();
 
-// Each ISA unit defines fill_optim in its own namespace.
+// Each ISA unit defines fill_<family> in its own namespace.
 namespace baseline { void fill_optim(KernelTable& t); }
 namespace avx2 { void fill_optim(KernelTable& t); }
 namespace avx512 { void fill_optim(KernelTable& t); }
+namespace baseline { void fill_batchnorm(KernelTable& t); }
+namespace avx2 { void fill_batchnorm(KernelTable& t); }
+namespace avx512 { void fill_batchnorm(KernelTable& t); }
 
 }  // namespace fastdl

@@ -4,6 +4,7 @@ Every function here has a pure-NumPy twin of the same name and signature in
 :mod:`fastdl.reference`; the two give the same results (to rounding).
 """
 
+from fastdl.ops.batchnorm import batch_norm, batch_norm_backward
 from fastdl.ops.optim import (
     adadelta_step,
     adagrad_step,
@@ -25,6 +26,8 @@ __all__ = [
     "adadelta_step",
     "adagrad_step",
     "adam_step",
+    "batch_norm",
+    "batch_norm_backward",
     "nadam_step",
     "rmsprop_step",
     "sgd_step",

@@ -2,6 +2,7 @@
 results. They are the test oracles of the native kernels and the baseline they are
 benchmarked against; this package depends on NumPy alone."""
 
+from fastdl.reference.batchnorm import batch_norm, batch_norm_backward
 from fastdl.reference.conv import col2im, conv2d, conv2d_backward, im2col
 from fastdl.reference.optim import (
     adadelta_step,
@@ -28,6 +29,8 @@ __all__ = [
     "adadelta_step",
     "adagrad_step",
     "adam_step",
+    "batch_norm",
+    "batch_norm_backward",
     "nadam_step",
     "rmsprop_step",
     "sgd_step",
