@@ -23,7 +23,7 @@ __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "cat", "flatten",
     "local_response_norm", "l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss",
     "cross_entropy", "binary_cross_entropy_with_logits", "max_pool2d", "avg_pool2d",
-    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d", "batch_norm",
 ]
 
 
@@ -607,3 +607,34 @@ def adaptive_avg_pool2d(input, output_size):
         return (ops.adaptive_avg_pool2d_backward(g, shape),)
 
     return make_node(y, (x,), backward)
+
+
+# --- batch normalization ------------------------------------------------------------------
+
+def _array_or_none(v):
+    return None if v is None else (v.data if isinstance(v, Tensor) else v)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalization over axis 1 (torch's ``F.batch_norm`` arguments).
+
+    ``running_mean``/``running_var`` are ndarrays (updated in place when ``training``)
+    or None; ``weight``/``bias`` are Tensors (learnable gamma/beta) or None. See
+    :func:`fastdl.ops.batch_norm` for the equations. One graph node whose backward is
+    :func:`fastdl.ops.batch_norm_backward` (x_hat recomputed, not stored)."""
+    x = _tensor(input)
+    w = None if weight is None else _tensor(weight)
+    b = None if bias is None else _tensor(bias)
+    xd, wd = x.data, None if w is None else w.data
+    y, save_mean, save_invstd = ops.batch_norm(
+        xd, wd, None if b is None else b.data, _array_or_none(running_mean),
+        _array_or_none(running_var), bool(training), float(momentum), float(eps))
+
+    def backward(g):
+        gx, gw, gb = ops.batch_norm_backward(g, xd, wd, save_mean, save_invstd, bool(training))
+        if wd is None and b is not None:  # a shift without a scale: grad_beta = sum(g)
+            gb = g.sum(axis=tuple(i for i in range(g.ndim) if i != 1))
+        return gx, gw, gb
+
+    return make_node(y, (x, w, b), backward)
