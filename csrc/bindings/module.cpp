@@ -9,6 +9,7 @@
 namespace fastdl::bind {
 void register_runtime(py::module_& m);
 void register_optim(py::module_& m);
+void register_linear(py::module_& m);
 }  // namespace fastdl::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -18,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
   fastdl::bind::register_errors(m);
   fastdl::bind::register_runtime(m);
   fastdl::bind::register_optim(m);
+  fastdl::bind::register_linear(m);
 }

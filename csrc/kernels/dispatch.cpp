@@ -30,17 +30,20 @@ KernelTable make_table(const std::string& isa) {
   if (isa == "avx512") {
     t.isa = "avx512";
     avx512::fill_optim(t);
+    avx512::fill_gemm(t);
     return t;
   }
   if (isa == "avx2") {
     t.isa = "avx2";
     avx2::fill_optim(t);
+    avx2::fill_gemm(t);
     return t;
   }
 #endif
   (void)isa;
   t.isa = "baseline";
   baseline::fill_optim(t);
+  baseline::fill_gemm(t);
   return t;
 }
 

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/gemm_kernel.h"
 #include "kernels/optim.h"
 
 namespace fastdl {
@@ -25,6 +26,8 @@ struct KernelTable {
   const char* isa = "baseline";
   OptimTable<float> optim_f32;
   OptimTable<double> optim_f64;
+  gemm::MicroKernel<float> gemm_f32;
+  gemm::MicroKernel<double> gemm_f64;
   // later families (gemm, conv, batch norm) add their entries here
 
   template <typename T>
@@ -33,6 +36,14 @@ struct KernelTable {
       return optim_f32;
     } else {
       return optim_f64;
+    }
+  }
+  template <typename T>
+  const gemm::MicroKernel<T>& gemm() const {
+    if constexpr (std::is_same_v<T, float>) {
+      return gemm_f32;
+    } else {
+      return gemm_f64;
     }
   }
 };
@@ -49,5 +60,8 @@ std::vector<std::string> compiled_isas();
 namespace baseline { void fill_optim(KernelTable& t); }
 namespace avx2 { void fill_optim(KernelTable& t); }
 namespace avx512 { void fill_optim(KernelTable& t); }
+namespace baseline { void fill_gemm(KernelTable& t); }
+namespace avx2 { void fill_gemm(KernelTable& t); }
+namespace avx512 { void fill_gemm(KernelTable& t); }
 
 }  // namespace fastdl

@@ -2,6 +2,7 @@
 results. They are the test oracles of the native kernels and the baseline they are
 benchmarked against; this package depends on NumPy alone."""
 
+from fastdl.reference.linear import linear, linear_backward, matmul
 from fastdl.reference.optim import (
     adadelta_step,
     adagrad_step,
@@ -15,6 +16,9 @@ __all__ = [
     "adadelta_step",
     "adagrad_step",
     "adam_step",
+    "linear",
+    "linear_backward",
+    "matmul",
     "nadam_step",
     "rmsprop_step",
     "sgd_step",

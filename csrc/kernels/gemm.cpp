@@ -1,0 +1,295 @@
+// The GEMM driver: cache blocking, packing, threads and workspaces (Goto/BLIS).
+//
+//   for jc in N, step NC:                 B block (KC x NC) in L3, shared by the threads
+//     for pc in K, KC blocks:             pack B[pc, jc] once, all threads together
+//       for ic in this thread's rows, step MC:   pack A[ic, pc] (MC x KC, in L2)
+//         for jr in this thread's NR panels:      B micro-panel (KC x NR) stays in L1
+//           for ir in the MC block, step MR:      micro-kernel: MR x NR tile of C
+//
+// Threads form a tm x tn grid over C (rows split in MR panels, columns in NR panels);
+// K is never split and the K blocks depend on K alone, so every element is the same
+// chain of operations for any thread count (bitwise identical results). The packed B
+// block is double-buffered, so one barrier per (jc, pc) step suffices.
+#include "kernels/gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+#include <string>
+
+#include "kernels/common.h"
+#include "kernels/dispatch.h"
+#include "kernels/threads.h"
+
+namespace fastdl::gemm {
+
+namespace {
+
+// Below this many flops per thread a parallel region costs more than it saves.
+constexpr double kMinFlopsPerThread = double(1 << 21);
+
+// A grow-only, 64-byte-aligned buffer. One per calling thread (thread_local), reused
+// across calls: a fresh 58 MB buffer per call cost +50% (page faults on every call).
+class Workspace {
+ public:
+  Workspace() = default;
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  ~Workspace() { std::free(p_); }
+  void* get(size_t bytes) {
+    if (bytes > cap_) {
+      std::free(p_);
+      p_ = nullptr;
+      cap_ = 0;
+      const size_t cap = (bytes + 4095) / 4096 * 4096;
+      p_ = std::aligned_alloc(64, cap);
+      if (p_ == nullptr) throw std::bad_alloc();
+      cap_ = cap;
+    }
+    return p_;
+  }
+
+ private:
+  void* p_ = nullptr;
+  size_t cap_ = 0;
+};
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// C = beta * C (+ biases): the whole product when K == 0.
+template <typename T>
+void scale_only(const GemmArgs<T>& g) {
+  for (int64_t i = 0; i < g.M; ++i) {
+    T* c = g.C + i * g.ldc;
+    for (int64_t j = 0; j < g.N; ++j) {
+      T r = g.beta == T(0) ? T(0) : g.beta * c[j];
+      if (g.bias_row != nullptr) r = r + g.bias_row[i];
+      if (g.bias_col != nullptr) r = r + g.bias_col[j];
+      c[j] = r;
+    }
+  }
+}
+
+// The thread grid: tm x tn == nt threads, rows split into tm parts of whole MR panels,
+// columns into tn parts of whole NR panels. Picks the grid whose busiest thread has the
+// least work (a panel of m rows costs about m + 2 rows: the B loads are paid anyway);
+// ties go to more row parts, which share the packed B and do not repack A.
+struct Grid {
+  int tm = 1, tn = 1;
+};
+
+Grid choose_grid(int nt, int64_t M, int64_t N, int mr, int nr) {
+  const int64_t mp = ceil_div(M, mr), np = ceil_div(N, nr);
+  Grid best;
+  double best_cost = -1;
+  for (int tm = nt; tm >= 1; --tm) {
+    if (nt % tm != 0) continue;
+    const int tn = nt / tm;
+    if (tm > mp || tn > np) continue;
+    double rows = 0;
+    for (int t = 0; t < tm; ++t) {
+      double r = 0;
+      for (int64_t p = t * mp / tm; p < (t + 1) * mp / tm; ++p) r += std::min<int64_t>(mr, M - p * mr) + 2;
+      rows = std::max(rows, r);
+    }
+    const double cols = double(ceil_div(np, tn));
+    const double cost = rows * cols;
+    if (best_cost < 0 || cost < best_cost * 0.999) {
+      best_cost = cost;
+      best = {tm, tn};
+    }
+  }
+  return best;
+}
+
+template <typename T>
+struct Plan {
+  const GemmArgs<T>* g;
+  const MicroKernel<T>* mk;
+  PackB<T> pack_b;
+  int64_t nkb;        // number of K blocks (K split evenly into blocks of <= KC)
+  T* bbuf[2];         // double-buffered packed B block
+  T* abuf;            // per-thread packed A blocks, abuf_stride apart
+  int64_t abuf_stride;
+  Grid grid;
+};
+
+template <typename T>
+void run(const Plan<T>& pl, int tid, int nth) {
+  const GemmArgs<T>& g = *pl.g;
+  const MicroKernel<T>& mk = *pl.mk;
+  const int mr = mk.mr, nr = mk.nr;
+  const int64_t MC = mk.mc, NC = mk.nc;
+  // This thread's place in the grid (from the team's actual size, which can be smaller
+  // than asked for, e.g. when called from inside another parallel region).
+  const Grid grid = nth == pl.grid.tm * pl.grid.tn ? pl.grid : Grid{nth, 1};
+  const int ti = tid / grid.tn, tj = tid % grid.tn;
+  const int64_t mp = ceil_div(g.M, mr);
+  const int64_t row0 = std::min(g.M, (ti * mp / grid.tm) * mr);
+  const int64_t row1 = std::min(g.M, ((ti + 1) * mp / grid.tm) * mr);
+  T* abuf = pl.abuf + tid * pl.abuf_stride;
+
+  TileEpilogue<T> e;
+  e.alpha = g.alpha;
+  e.beta = g.beta;
+  e.beta_zero = g.beta == T(0);
+  int buf = 0;
+  for (int64_t jc = 0; jc < g.N; jc += NC) {
+    const int64_t nc = std::min(NC, g.N - jc);
+    const int64_t np = ceil_div(nc, nr);
+    for (int64_t kb = 0; kb < pl.nkb; ++kb) {
+      const int64_t k0 = kb * g.K / pl.nkb;
+      const int64_t kc = (kb + 1) * g.K / pl.nkb - k0;
+      T* bpack = pl.bbuf[buf];
+      buf ^= 1;
+      // Every thread packs a share of the B block's panels.
+      const int64_t q0 = tid * np / nth, q1 = (tid + 1) * np / nth;
+      if (q1 > q0) {
+        pl.pack_b.fn(pl.pack_b.ctx, k0, kc, jc + q0 * nr, std::min(nc - q0 * nr, (q1 - q0) * nr),
+                     nr, bpack + q0 * kc * nr);
+      }
+#if defined(_OPENMP)
+      if (nth > 1) {
+#pragma omp barrier
+      }
+#endif
+      e.first = kb == 0;
+      const bool last = kb == pl.nkb - 1;
+      const int64_t p0 = tj * np / grid.tn, p1 = (tj + 1) * np / grid.tn;
+      for (int64_t ic = row0; ic < row1; ic += MC) {
+        const int64_t mc = std::min(MC, row1 - ic);
+        mk.pack_a(g.A, ic, mc, k0, kc, abuf);
+        for (int64_t q = p0; q < p1; ++q) {
+          const int64_t j = jc + q * nr;
+          const int n = static_cast<int>(std::min<int64_t>(nr, g.N - j));
+          const T* bp = bpack + q * kc * nr;
+          e.bias_col = last && g.bias_col != nullptr ? g.bias_col + j : nullptr;
+          for (int64_t ir = 0; ir < mc; ir += mr) {
+            const int m = static_cast<int>(std::min<int64_t>(mr, mc - ir));
+            const int64_t i = ic + ir;
+            e.bias_row = last && g.bias_row != nullptr ? g.bias_row + i : nullptr;
+            mk.tile(kc, abuf + ir * kc, bp, g.C + i * g.ldc + j, g.ldc, m, n, e);
+          }
+        }
+      }
+    }
+  }
+}
+
+Workspace& workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+}  // namespace
+
+template <typename T>
+void pack_b_strided(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                    int64_t nr, T* dst) {
+  const MicroKernel<T>& mk = kernels().gemm<T>();
+  (void)nr;  // always mk.nr: the driver passes its kernel's
+  mk.pack_b(*static_cast<const MatrixRef<T>*>(ctx), k0, kc, j0, nc, dst);
+}
+
+template <typename T>
+void pack_b_reference(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                      int64_t nr, T* dst) {
+  const MatrixRef<T>& B = *static_cast<const MatrixRef<T>*>(ctx);
+  for (int64_t q = 0; q * nr < nc; ++q) {
+    for (int64_t k = 0; k < kc; ++k) {
+      for (int64_t jj = 0; jj < nr; ++jj) {
+        const int64_t j = q * nr + jj;  // column within [j0, j0 + nc)
+        dst[q * kc * nr + k * nr + jj] = j < nc ? B.p[(k0 + k) * B.rs + (j0 + j) * B.cs] : T(0);
+      }
+    }
+  }
+}
+
+template <typename T>
+void gemm(const GemmArgs<T>& g) {
+  if (g.M <= 0 || g.N <= 0) return;
+  if (g.K <= 0) {
+    scale_only(g);
+    return;
+  }
+  const MicroKernel<T>& mk = kernels().gemm<T>();
+  Plan<T> pl;
+  pl.g = &g;
+  pl.mk = &mk;
+  pl.pack_b = g.pack_b.fn != nullptr ? g.pack_b : PackB<T>{&pack_b_strided<T>, &g.B};
+  pl.nkb = ceil_div(g.K, mk.kc);
+  const int64_t kc_max = ceil_div(g.K, pl.nkb);
+
+  const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
+  int nt = num_threads();
+  nt = static_cast<int>(std::max<double>(1, std::min<double>(nt, flops / kMinFlopsPerThread)));
+  pl.grid = choose_grid(nt, g.M, g.N, mk.mr, mk.nr);
+  nt = pl.grid.tm * pl.grid.tn;
+
+  // Workspace: two B blocks and one A block per thread, each 64-byte aligned.
+  const int64_t align = 64 / int64_t(sizeof(T));
+  const int64_t bsize = round_up(kc_max * round_up(std::min(mk.nc, g.N), mk.nr), align);
+  pl.abuf_stride = round_up(kc_max * round_up(std::min(mk.mc, g.M), mk.mr), align);
+  T* ws = static_cast<T*>(workspace().get(sizeof(T) * size_t(2 * bsize + nt * pl.abuf_stride)));
+  pl.bbuf[0] = ws;
+  pl.bbuf[1] = ws + bsize;
+  pl.abuf = ws + 2 * bsize;
+
+  if (nt <= 1) {
+    run(pl, 0, 1);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(nt)
+  run(pl, omp_get_thread_num(), omp_get_num_threads());
+#else
+  run(pl, 0, 1);
+#endif
+}
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  GemmArgs<T> g;
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.alpha = alpha;
+  g.beta = beta;
+  g.A = trans_a ? MatrixRef<T>{A, 1, lda} : MatrixRef<T>{A, lda, 1};
+  g.B = trans_b ? MatrixRef<T>{B, 1, ldb} : MatrixRef<T>{B, ldb, 1};
+  g.C = C;
+  g.ldc = ldc;
+  gemm(g);
+}
+
+const char* describe() {
+  static const std::string s = [] {
+    const MicroKernel<float>& f = kernels().gemm<float>();
+    const MicroKernel<double>& d = kernels().gemm<double>();
+    auto blk = [](auto& k) {
+      return std::to_string(k.mr) + "x" + std::to_string(k.nr) + " (MC " + std::to_string(k.mc) +
+             ", KC " + std::to_string(k.kc) + ", NC " + std::to_string(k.nc) + ")";
+    };
+    return std::string("fastdl packed gemm, ") + kernels().isa + " micro-kernels: " + f.name + " " +
+           blk(f) + ", " + d.name + " " + blk(d);
+  }();
+  return s.c_str();
+}
+
+template void gemm<float>(const GemmArgs<float>&);
+template void gemm<double>(const GemmArgs<double>&);
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                          const float*, int64_t, float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                           const double*, int64_t, double, double*, int64_t);
+template void pack_b_strided<float>(const void*, int64_t, int64_t, int64_t, int64_t, int64_t, float*);
+template void pack_b_strided<double>(const void*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                     double*);
+template void pack_b_reference<float>(const void*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                      float*);
+template void pack_b_reference<double>(const void*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                       double*);
+
+}  // namespace fastdl::gemm

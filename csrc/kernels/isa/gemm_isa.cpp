@@ -1,0 +1,336 @@
+// The GEMM micro-kernels. This file is compiled once per instruction set (FASTDL_ISA_NS
+// = baseline, avx2 or avx512, with that ISA's -m flags); each unit picks the widest
+// vector type its flags allow and registers its kernels with fill_gemm.
+//
+//   avx512: zmm intrinsics (the unit's -mprefer-vector-width=256 only steers
+//           auto-vectorisation). On this Zen machine a zmm FMA does twice the work of
+//           a ymm one (measured: 180 vs 90 GFLOP/s on one core), so zmm it is.
+//   avx2:   ymm + FMA intrinsics, 16 registers.
+//   other:  GCC/Clang vector extensions on 16-byte vectors (SSE2 on x86-64, NEON on
+//           aarch64); no fused multiply-add (the baseline x86-64 has none), so the
+//           accumulation is a multiply then an add.
+//
+// The micro-kernel keeps an M x W block of vector accumulators in registers (M rows of
+// C, W vectors of L columns each) and, per k, loads W vectors of the packed B panel and
+// broadcasts M values of the packed A panel. Edge tiles use the same code with fewer
+// rows (M < MR) or vectors (W < NV); a tile whose width is not a whole number of
+// vectors goes through a small buffer. Every path computes each element as the same
+// chain acc = fma(a, b, acc) over k, so an element's bits do not depend on the tile
+// (and therefore the thread) that computed it.
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include "kernels/common.h"
+#include "kernels/dispatch.h"
+#include "kernels/gemm_kernel.h"
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#ifndef FASTDL_ISA_NS
+#error "FASTDL_ISA_NS must name the instruction set this unit is compiled for"
+#endif
+
+namespace fastdl::FASTDL_ISA_NS {
+
+namespace {
+
+using gemm::MicroKernel;
+using gemm::TileEpilogue;
+
+// --- vector traits: V, L (lanes), load/store (unaligned), broadcast, fma, add, mul ----
+
+#if defined(__AVX512F__)
+#define FASTDL_GEMM_VEC "zmm"
+template <typename T> struct Vec;
+template <> struct Vec<float> {
+  using V = __m512;
+  static constexpr int L = 16;
+  static FASTDL_INLINE V zero() { return _mm512_setzero_ps(); }
+  static FASTDL_INLINE V load(const float* p) { return _mm512_loadu_ps(p); }
+  static FASTDL_INLINE void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static FASTDL_INLINE V bcast(const float* p) { return _mm512_set1_ps(*p); }
+  static FASTDL_INLINE V set1(float s) { return _mm512_set1_ps(s); }
+  static FASTDL_INLINE V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static FASTDL_INLINE V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static FASTDL_INLINE V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+};
+template <> struct Vec<double> {
+  using V = __m512d;
+  static constexpr int L = 8;
+  static FASTDL_INLINE V zero() { return _mm512_setzero_pd(); }
+  static FASTDL_INLINE V load(const double* p) { return _mm512_loadu_pd(p); }
+  static FASTDL_INLINE void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+  static FASTDL_INLINE V bcast(const double* p) { return _mm512_set1_pd(*p); }
+  static FASTDL_INLINE V set1(double s) { return _mm512_set1_pd(s); }
+  static FASTDL_INLINE V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static FASTDL_INLINE V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static FASTDL_INLINE V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+};
+// 32 zmm registers: 12 x 2 accumulators + 2 B vectors + broadcasts.
+constexpr int kMR = 12, kNV = 2;
+
+#elif defined(__AVX2__) && defined(__FMA__)
+#define FASTDL_GEMM_VEC "ymm"
+template <typename T> struct Vec;
+template <> struct Vec<float> {
+  using V = __m256;
+  static constexpr int L = 8;
+  static FASTDL_INLINE V zero() { return _mm256_setzero_ps(); }
+  static FASTDL_INLINE V load(const float* p) { return _mm256_loadu_ps(p); }
+  static FASTDL_INLINE void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static FASTDL_INLINE V bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static FASTDL_INLINE V set1(float s) { return _mm256_set1_ps(s); }
+  static FASTDL_INLINE V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static FASTDL_INLINE V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static FASTDL_INLINE V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+};
+template <> struct Vec<double> {
+  using V = __m256d;
+  static constexpr int L = 4;
+  static FASTDL_INLINE V zero() { return _mm256_setzero_pd(); }
+  static FASTDL_INLINE V load(const double* p) { return _mm256_loadu_pd(p); }
+  static FASTDL_INLINE void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+  static FASTDL_INLINE V bcast(const double* p) { return _mm256_broadcast_sd(p); }
+  static FASTDL_INLINE V set1(double s) { return _mm256_set1_pd(s); }
+  static FASTDL_INLINE V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static FASTDL_INLINE V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static FASTDL_INLINE V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+};
+// 16 ymm registers: 6 x 2 accumulators + 2 B vectors + 1 broadcast (the Haswell block).
+constexpr int kMR = 6, kNV = 2;
+
+#else
+#define FASTDL_GEMM_VEC "vec128"
+// GCC/Clang vector extensions: 16-byte vectors, which every x86-64 (SSE2) and aarch64
+// (NEON) has. Loads and stores go through memcpy (unaligned, and no aliasing games).
+template <typename T> struct Vec;
+template <> struct Vec<float> {
+  typedef float V __attribute__((vector_size(16)));
+  static constexpr int L = 4;
+  static FASTDL_INLINE V zero() { return V{}; }
+  static FASTDL_INLINE V load(const float* p) { V v; std::memcpy(&v, p, sizeof v); return v; }
+  static FASTDL_INLINE void store(float* p, V v) { std::memcpy(p, &v, sizeof v); }
+  static FASTDL_INLINE V set1(float s) { return V{s, s, s, s}; }
+  static FASTDL_INLINE V bcast(const float* p) { return set1(*p); }
+  static FASTDL_INLINE V fma(V a, V b, V c) { return a * b + c; }  // ISO C++: not contracted
+  static FASTDL_INLINE V add(V a, V b) { return a + b; }
+  static FASTDL_INLINE V mul(V a, V b) { return a * b; }
+};
+template <> struct Vec<double> {
+  typedef double V __attribute__((vector_size(16)));
+  static constexpr int L = 2;
+  static FASTDL_INLINE V zero() { return V{}; }
+  static FASTDL_INLINE V load(const double* p) { V v; std::memcpy(&v, p, sizeof v); return v; }
+  static FASTDL_INLINE void store(double* p, V v) { std::memcpy(p, &v, sizeof v); }
+  static FASTDL_INLINE V set1(double s) { return V{s, s}; }
+  static FASTDL_INLINE V bcast(const double* p) { return set1(*p); }
+  static FASTDL_INLINE V fma(V a, V b, V c) { return a * b + c; }
+  static FASTDL_INLINE V add(V a, V b) { return a + b; }
+  static FASTDL_INLINE V mul(V a, V b) { return a * b; }
+};
+// 16 xmm registers on x86-64: 6 x 2 accumulators + 2 B vectors + 1 broadcast.
+constexpr int kMR = 6, kNV = 2;
+#endif
+
+// --- the micro-kernel -------------------------------------------------------------------
+
+// C (M rows, W vectors) <- epilogue(a @ b) over kc, with a the packed panel (stride kMR
+// per k) and b the packed panel (stride NR = kNV * L per k). ldc in elements.
+template <typename T, int M, int W>
+void tile_kernel(int64_t kc, const T* FASTDL_RESTRICT a, const T* FASTDL_RESTRICT b,
+                 T* FASTDL_RESTRICT c, int64_t ldc, const TileEpilogue<T>& e) {
+  using Vt = Vec<T>;
+  using V = typename Vt::V;
+  constexpr int L = Vt::L;
+  constexpr int NR = kNV * L;
+  // C's tile is read in the epilogue, after the k loop; fetch it now so that the misses
+  // (C is swept once per K block) overlap the arithmetic.
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < W; ++v) __builtin_prefetch(c + i * ldc + v * L, 1, 3);
+  }
+  V acc[M][W];
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < W; ++v) acc[i][v] = Vt::zero();
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    V bv[W];
+#pragma GCC unroll 4
+    for (int v = 0; v < W; ++v) bv[v] = Vt::load(b + v * L);
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+      const V ai = Vt::bcast(a + i);
+#pragma GCC unroll 4
+      for (int v = 0; v < W; ++v) acc[i][v] = Vt::fma(ai, bv[v], acc[i][v]);
+    }
+    a += kMR;
+    b += NR;
+  }
+  const V alpha = Vt::set1(e.alpha);
+  const V beta = Vt::set1(e.beta);
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+    T* ci = c + i * ldc;
+#pragma GCC unroll 4
+    for (int v = 0; v < W; ++v) {
+      V r;
+      if (e.first) {
+        r = Vt::mul(alpha, acc[i][v]);
+        if (!e.beta_zero) r = Vt::add(r, Vt::mul(beta, Vt::load(ci + v * L)));
+      } else {
+        r = Vt::add(Vt::load(ci + v * L), Vt::mul(alpha, acc[i][v]));
+      }
+      if (e.bias_row != nullptr) r = Vt::add(r, Vt::set1(e.bias_row[i]));
+      if (e.bias_col != nullptr) r = Vt::add(r, Vt::load(e.bias_col + v * L));
+      Vt::store(ci + v * L, r);
+    }
+  }
+}
+
+template <typename T>
+using TileFn = void (*)(int64_t, const T*, const T*, T*, int64_t, const TileEpilogue<T>&);
+
+// kTiles<T>[m-1][w-1] = tile_kernel<T, m, w>.
+template <typename T, int M, size_t... Ws>
+constexpr std::array<TileFn<T>, kNV> row_of_tiles(std::index_sequence<Ws...>) {
+  return {&tile_kernel<T, M, static_cast<int>(Ws) + 1>...};
+}
+template <typename T, size_t... Ms>
+constexpr std::array<std::array<TileFn<T>, kNV>, kMR> make_tiles(std::index_sequence<Ms...>) {
+  return {row_of_tiles<T, static_cast<int>(Ms) + 1>(std::make_index_sequence<kNV>{})...};
+}
+template <typename T>
+constexpr std::array<std::array<TileFn<T>, kNV>, kMR> kTiles =
+    make_tiles<T>(std::make_index_sequence<kMR>{});
+
+// Any m x n tile (1 <= m <= MR, 1 <= n <= NR): the kernel with m rows and the fewest
+// whole vectors covering n columns. When n is not a whole number of vectors the tile
+// runs on a buffer (C's columns copied in, the result copied out), with the column bias
+// padded the same way: the arithmetic is exactly that of a full tile.
+template <typename T>
+void tile(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int m, int n,
+          const TileEpilogue<T>& e) {
+  constexpr int L = Vec<T>::L;
+  constexpr int NR = kNV * L;
+  const int w = (n + L - 1) / L;
+  const TileFn<T> fn = kTiles<T>[m - 1][w - 1];
+  if (n == w * L) {
+    fn(kc, a, b, c, ldc, e);
+    return;
+  }
+  alignas(64) T buf[kMR * NR];
+  alignas(64) T bias[NR];
+  TileEpilogue<T> eb = e;
+  const bool reads_c = !(e.first && e.beta_zero);
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < w * L; ++j) buf[i * NR + j] = (reads_c && j < n) ? c[i * ldc + j] : T(0);
+  }
+  if (e.bias_col != nullptr) {
+    for (int j = 0; j < w * L; ++j) bias[j] = j < n ? e.bias_col[j] : T(0);
+    eb.bias_col = bias;
+  }
+  fn(kc, a, b, buf, NR, eb);
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < n; ++j) c[i * ldc + j] = buf[i * NR + j];
+  }
+}
+
+// --- packing --------------------------------------------------------------------------
+// Whole panels copy fixed-size rows (kMR or NR values), which the compiler turns into
+// vector moves; transposing copies read each source row or column once, contiguously.
+
+template <typename T>
+void pack_a(const gemm::MatrixRef<T>& A, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+            T* FASTDL_RESTRICT dst) {
+  for (int64_t p = 0; p < mc; p += kMR) {
+    const int m = static_cast<int>(std::min<int64_t>(kMR, mc - p));
+    T* FASTDL_RESTRICT d = dst + p * kc;
+    const T* src = A.p + (i0 + p) * A.rs + k0 * A.cs;
+    if (A.rs == 1 && m == kMR) {  // A stored transposed: kMR contiguous values per k
+      for (int64_t k = 0; k < kc; ++k) {
+#pragma GCC unroll 16
+        for (int i = 0; i < kMR; ++i) d[k * kMR + i] = src[k * A.cs + i];
+      }
+    } else if (A.cs == 1) {  // row-major A: read each row once, write with stride kMR
+      for (int i = 0; i < m; ++i) {
+        const T* s = src + i * A.rs;
+        for (int64_t k = 0; k < kc; ++k) d[k * kMR + i] = s[k];
+      }
+      for (int i = m; i < kMR; ++i) {
+        for (int64_t k = 0; k < kc; ++k) d[k * kMR + i] = T(0);
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        for (int i = 0; i < m; ++i) d[k * kMR + i] = src[i * A.rs + k * A.cs];
+        for (int i = m; i < kMR; ++i) d[k * kMR + i] = T(0);
+      }
+    }
+  }
+}
+
+template <typename T>
+void pack_b(const gemm::MatrixRef<T>& B, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+            T* FASTDL_RESTRICT dst) {
+  using Vt = Vec<T>;
+  constexpr int L = Vt::L;
+  constexpr int NR = kNV * L;
+  for (int64_t q = 0; q * NR < nc; ++q) {
+    const int n = static_cast<int>(std::min<int64_t>(NR, nc - q * NR));
+    T* FASTDL_RESTRICT d = dst + q * kc * NR;
+    const T* src = B.p + k0 * B.rs + (j0 + q * NR) * B.cs;
+    if (B.cs == 1 && n == NR) {  // row-major B: NR contiguous values per k
+      for (int64_t k = 0; k < kc; ++k) {
+#pragma GCC unroll 4
+        for (int v = 0; v < kNV; ++v) Vt::store(d + k * NR + v * L, Vt::load(src + k * B.rs + v * L));
+      }
+    } else if (B.rs == 1) {  // B stored transposed (linear's weight): read columns
+      for (int j = 0; j < n; ++j) {
+        const T* s = src + j * B.cs;
+        for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = s[k];
+      }
+      for (int64_t k = 0; k < kc; ++k) {
+        for (int j = n; j < NR; ++j) d[k * NR + j] = T(0);
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        for (int j = 0; j < n; ++j) d[k * NR + j] = src[k * B.rs + j * B.cs];
+        for (int j = n; j < NR; ++j) d[k * NR + j] = T(0);
+      }
+    }
+  }
+}
+
+template <typename T>
+MicroKernel<T> micro_kernel(int64_t mc, int64_t kc, int64_t nc) {
+  MicroKernel<T> k;
+  k.mr = kMR;
+  k.nr = kNV * Vec<T>::L;
+  k.mc = mc;
+  k.kc = kc;
+  k.nc = nc;
+  k.tile = &tile<T>;
+  k.pack_a = &pack_a<T>;
+  k.pack_b = &pack_b<T>;
+  return k;
+}
+
+}  // namespace
+
+void fill_gemm(KernelTable& t) {
+  // Cache blocking, per dtype (see gemm.cpp for what the blocks are). Values for the
+  // 2-core Zen machine (L1d 48 KB, L2 1 MB per core): the kc x nr micro-panel of B
+  // stays in L1 while the micro-panels of the mc x kc block of A stream from L2.
+  t.gemm_f32 = micro_kernel<float>(kMR * 20, 256, 4096);
+  t.gemm_f64 = micro_kernel<double>(kMR * 20, 128, 4096);
+  t.gemm_f32.name = FASTDL_GEMM_VEC " f32";
+  t.gemm_f64.name = FASTDL_GEMM_VEC " f64";
+}
+
+}  // namespace fastdl::FASTDL_ISA_NS
