@@ -3,7 +3,7 @@
 //   for jc in N, step NC:                 B block (KC x NC) in L3, shared by the threads
 //     for pc in K, KC blocks:             pack B[pc, jc] once, all threads together
 //       for ic in this thread's rows, step MC:   pack A[ic, pc] (MC x KC, in L2)
-//         for jr in this thread's NR panels:      B micro-panel (KC x NR) stays in L1
+//         for jr in this thread's NR panels:      B micro-panel (KC x NR) in L1/L2
 //           for ir in the MC block, step MR:      micro-kernel: MR x NR tile of C
 //
 // Threads form a tm x tn grid over C (rows split in MR panels, columns in NR panels);
@@ -108,6 +108,7 @@ struct Plan {
   const GemmArgs<T>* g;
   const MicroKernel<T>* mk;
   PackB<T> pack_b;
+  int64_t mc, nc;     // MC and NC, whole panels
   int64_t nkb;        // number of K blocks (K split evenly into blocks of <= KC)
   T* bbuf[2];         // double-buffered packed B block
   T* abuf;            // per-thread packed A blocks, abuf_stride apart
@@ -120,7 +121,7 @@ void run(const Plan<T>& pl, int tid, int nth) {
   const GemmArgs<T>& g = *pl.g;
   const MicroKernel<T>& mk = *pl.mk;
   const int mr = mk.mr, nr = mk.nr;
-  const int64_t MC = mk.mc, NC = mk.nc;
+  const int64_t MC = pl.mc, NC = pl.nc;
   // This thread's place in the grid (from the team's actual size, which can be smaller
   // than asked for, e.g. when called from inside another parallel region).
   const Grid grid = nth == pl.grid.tm * pl.grid.tn ? pl.grid : Grid{nth, 1};
@@ -162,7 +163,7 @@ void run(const Plan<T>& pl, int tid, int nth) {
         mk.pack_a(g.A, ic, mc, k0, kc, abuf);
         for (int64_t q = p0; q < p1; ++q) {
           const int64_t j = jc + q * nr;
-          const int n = static_cast<int>(std::min<int64_t>(nr, g.N - j));
+          const int n = static_cast<int>(std::min<int64_t>(nr, jc + nc - j));
           const T* bp = bpack + q * kc * nr;
           e.bias_col = last && g.bias_col != nullptr ? g.bias_col + j : nullptr;
           for (int64_t ir = 0; ir < mc; ir += mr) {
@@ -218,6 +219,8 @@ void gemm(const GemmArgs<T>& g) {
   pl.g = &g;
   pl.mk = &mk;
   pl.pack_b = g.pack_b.fn != nullptr ? g.pack_b : PackB<T>{&pack_b_strided<T>, &g.B};
+  pl.mc = std::max<int64_t>(mk.mr, mk.mc / mk.mr * mk.mr);
+  pl.nc = std::max<int64_t>(mk.nr, mk.nc / mk.nr * mk.nr);
   pl.nkb = ceil_div(g.K, mk.kc);
   const int64_t kc_max = ceil_div(g.K, pl.nkb);
 
@@ -229,8 +232,8 @@ void gemm(const GemmArgs<T>& g) {
 
   // Workspace: two B blocks and one A block per thread, each 64-byte aligned.
   const int64_t align = 64 / int64_t(sizeof(T));
-  const int64_t bsize = round_up(kc_max * round_up(std::min(mk.nc, g.N), mk.nr), align);
-  pl.abuf_stride = round_up(kc_max * round_up(std::min(mk.mc, g.M), mk.mr), align);
+  const int64_t bsize = round_up(kc_max * round_up(std::min(pl.nc, g.N), mk.nr), align);
+  pl.abuf_stride = round_up(kc_max * round_up(std::min(pl.mc, g.M), mk.mr), align);
   T* ws = static_cast<T*>(workspace().get(sizeof(T) * size_t(2 * bsize + nt * pl.abuf_stride)));
   pl.bbuf[0] = ws;
   pl.bbuf[1] = ws + bsize;

@@ -70,8 +70,11 @@ template <> struct Vec<double> {
   static FASTDL_INLINE V add(V a, V b) { return _mm512_add_pd(a, b); }
   static FASTDL_INLINE V mul(V a, V b) { return _mm512_mul_pd(a, b); }
 };
-// 32 zmm registers: 12 x 2 accumulators + 2 B vectors + broadcasts.
-constexpr int kMR = 12, kNV = 2;
+// 32 zmm registers: 6 x 4 accumulators + 4 B vectors + a broadcast: 6 x 64 floats.
+// Measured on one core against 12 x 32 (12 x 2 vectors), 8 x 48, 14 x 32, 10 x 48,
+// 7 x 64, 5 x 64 and 4 x 64: 6 x 64 was as fast or faster on every benchmark shape and
+// ~8% faster on (64, 25088, 576) (fewer broadcasts per FMA: 10 loads per 24 FMAs).
+constexpr int kMR = 6, kNV = 4;
 
 #elif defined(__AVX2__) && defined(__FMA__)
 #define FASTDL_GEMM_VEC "ymm"
@@ -100,8 +103,9 @@ template <> struct Vec<double> {
   static FASTDL_INLINE V add(V a, V b) { return _mm256_add_pd(a, b); }
   static FASTDL_INLINE V mul(V a, V b) { return _mm256_mul_pd(a, b); }
 };
-// 16 ymm registers: 6 x 2 accumulators + 2 B vectors + 1 broadcast (the Haswell block).
-constexpr int kMR = 6, kNV = 2;
+// 16 ymm registers: 4 x 3 accumulators + 3 B vectors + 1 broadcast: 4 x 24 floats.
+// Measured 2-4% faster than the classic 6 x 16 (6 x 2 vectors) on one Zen core.
+constexpr int kMR = 4, kNV = 3;
 
 #else
 #define FASTDL_GEMM_VEC "vec128"
@@ -160,6 +164,7 @@ void tile_kernel(int64_t kc, const T* FASTDL_RESTRICT a, const T* FASTDL_RESTRIC
 #pragma GCC unroll 4
     for (int v = 0; v < W; ++v) acc[i][v] = Vt::zero();
   }
+#pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
     V bv[W];
 #pragma GCC unroll 4
@@ -324,9 +329,12 @@ MicroKernel<T> micro_kernel(int64_t mc, int64_t kc, int64_t nc) {
 }  // namespace
 
 void fill_gemm(KernelTable& t) {
-  // Cache blocking, per dtype (see gemm.cpp for what the blocks are). Values for the
-  // 2-core Zen machine (L1d 48 KB, L2 1 MB per core): the kc x nr micro-panel of B
-  // stays in L1 while the micro-panels of the mc x kc block of A stream from L2.
+  // Cache blocking (see gemm.cpp for the loops). Zen 5 here: L1d 48 KB, L2 1 MB per
+  // core. The kc x nr panel of B is reused by every mr-row panel of the mc x kc block of
+  // A (kept in L2); C is swept once per K block. Measured (f32, 6 x 64, one core, the
+  // benchmark shapes): KC 128, 192 and 256 and MC 60..516 all within 2% of each other,
+  // KC 256 sweeps C least often; f64 likewise with KC 128. NC bounds the packed B block
+  // (KC x NC, shared by the threads, in L3).
   t.gemm_f32 = micro_kernel<float>(kMR * 20, 256, 4096);
   t.gemm_f64 = micro_kernel<double>(kMR * 20, 128, 4096);
   t.gemm_f32.name = FASTDL_GEMM_VEC " f32";
