@@ -79,13 +79,15 @@ py::array empty(DType dt, std::vector<py::ssize_t> shape) {
   return py::array_t<double>(shape);
 }
 
-template <typename T>
-T* mut(py::array& a) {
-  return static_cast<T*>(a.mutable_data());
-}
-template <typename T>
-const T* cptr(const py::array& a) {
-  return static_cast<const T*>(a.data());
+// Calls f(T{}) with T the call's dtype (float or double), with the GIL released.
+template <class F>
+void run_released(DType dt, F&& f) {
+  py::gil_scoped_release release;
+  if (dt == DType::f32) {
+    f(0.0f);
+  } else {
+    f(0.0);
+  }
 }
 
 py::array matmul(py::handle a_obj, py::handle b_obj) {
@@ -105,26 +107,18 @@ py::array matmul(py::handle a_obj, py::handle b_obj) {
   const View2D va = view2d(a), vb = view2d(b);
   py::array c = empty(dt, {M, N});
   void* cp = c.mutable_data();
-  {
-    py::gil_scoped_release release;
-    auto run = [&](auto zero) {
-      using T = decltype(zero);
-      gemm::GemmArgs<T> g;
-      g.M = M;
-      g.N = N;
-      g.K = K;
-      g.A = ref<T>(va);
-      g.B = ref<T>(vb);
-      g.C = static_cast<T*>(cp);
-      g.ldc = N;
-      gemm::gemm(g);
-    };
-    if (dt == DType::f32) {
-      run(0.0f);
-    } else {
-      run(0.0);
-    }
-  }
+  run_released(dt, [&](auto zero) {
+    using T = decltype(zero);
+    gemm::GemmArgs<T> g;
+    g.M = M;
+    g.N = N;
+    g.K = K;
+    g.A = ref<T>(va);
+    g.B = ref<T>(vb);
+    g.C = static_cast<T*>(cp);
+    g.ldc = N;
+    gemm::gemm(g);
+  });
   return c;
 }
 
@@ -171,16 +165,13 @@ py::array linear(py::handle x_obj, py::handle w_obj, py::handle b_obj) {
   w = contiguous(w);
   const int64_t rows = leading(x);
   py::array y = empty(dt, with_last(x, out));
-  {
-    py::gil_scoped_release release;
-    if (dt == DType::f32) {
-      linear::linear_forward(rows, in, out, cptr<float>(x), cptr<float>(w),
-                             has_bias ? cptr<float>(b) : nullptr, mut<float>(y));
-    } else {
-      linear::linear_forward(rows, in, out, cptr<double>(x), cptr<double>(w),
-                             has_bias ? cptr<double>(b) : nullptr, mut<double>(y));
-    }
-  }
+  const void *xp = x.data(), *wp = w.data(), *bp = has_bias ? b.data() : nullptr;
+  void* yp = y.mutable_data();
+  run_released(dt, [&](auto zero) {
+    using T = decltype(zero);
+    linear::linear_forward(rows, in, out, static_cast<const T*>(xp), static_cast<const T*>(wp),
+                           static_cast<const T*>(bp), static_cast<T*>(yp));
+  });
   return y;
 }
 
@@ -220,16 +211,15 @@ py::tuple linear_backward(py::handle gy_obj, py::handle x_obj, py::handle w_obj,
     gba = empty(dt, {out});
     gb = gba;
   }
-  {
-    py::gil_scoped_release release;
-    if (dt == DType::f32) {
-      linear::linear_backward(rows, in, out, cptr<float>(gy), cptr<float>(x), cptr<float>(w),
-                              mut<float>(gx), mut<float>(gw), bias ? mut<float>(gba) : nullptr);
-    } else {
-      linear::linear_backward(rows, in, out, cptr<double>(gy), cptr<double>(x), cptr<double>(w),
-                              mut<double>(gx), mut<double>(gw), bias ? mut<double>(gba) : nullptr);
-    }
-  }
+  const void *gyp = gy.data(), *xp = x.data(), *wp = w.data();
+  void *gxp = gx.mutable_data(), *gwp = gw.mutable_data();
+  void* gbp = bias ? gba.mutable_data() : nullptr;
+  run_released(dt, [&](auto zero) {
+    using T = decltype(zero);
+    linear::linear_backward(rows, in, out, static_cast<const T*>(gyp), static_cast<const T*>(xp),
+                            static_cast<const T*>(wp), static_cast<T*>(gxp), static_cast<T*>(gwp),
+                            static_cast<T*>(gbp));
+  });
   return py::make_tuple(gx, gw, gb);
 }
 
@@ -270,8 +260,7 @@ void gemm_inplace(py::handle a_obj, py::handle b_obj, py::handle c_obj, double a
   void* cp = c.mutable_data();
   const void* brp = br.is_none() ? nullptr : py::array(br).data();
   const void* bcp = bc.is_none() ? nullptr : py::array(bc).data();
-  py::gil_scoped_release release;
-  auto run = [&](auto zero) {
+  run_released(dt, [&](auto zero) {
     using T = decltype(zero);
     const gemm::MatrixRef<T> B = ref<T>(vb);
     gemm::GemmArgs<T> g;
@@ -288,12 +277,7 @@ void gemm_inplace(py::handle a_obj, py::handle b_obj, py::handle c_obj, double a
     g.bias_row = static_cast<const T*>(brp);
     g.bias_col = static_cast<const T*>(bcp);
     gemm::gemm(g);
-  };
-  if (dt == DType::f32) {
-    run(0.0f);
-  } else {
-    run(0.0);
-  }
+  });
 }
 
 }  // namespace
@@ -303,7 +287,6 @@ void register_linear(py::module_& m) {
   m.def("_linear", &linear);
   m.def("_linear_backward", &linear_backward);
   m.def("_gemm", &gemm_inplace);
-  m.def("_gemm_info", [] { return std::string(gemm::describe()); });
 }
 
 }  // namespace fastdl::bind
