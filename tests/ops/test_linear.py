@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import fastdl
 from fastdl import _core, ops, reference
@@ -160,6 +161,28 @@ def test_matmul_unaligned_and_readonly_inputs():
     assert_gemm_close(ops.matmul(a2, b), a2, b)
 
 
+def _strided(rng, shape, dtype, transposed, step):
+    """An array of `shape`, stored transposed and/or with every `step`-th element."""
+    rows, cols = shape
+    base = rand(rng, (cols * step, rows * step) if transposed else (rows * step, cols * step), dtype)
+    view = base[::step, ::step]
+    return view.T if transposed else view
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 80), n=st.integers(1, 140), k=st.integers(1, 300),
+       ta=st.booleans(), tb=st.booleans(), sa=st.integers(1, 3), sb=st.integers(1, 3),
+       f64=st.booleans(), seed=st.integers(0, 2**31))
+def test_matmul_random_shapes_and_strides(m, n, k, ta, tb, sa, sb, f64, seed):
+    rng = np.random.default_rng(seed)
+    dtype = np.float64 if f64 else np.float32
+    a = _strided(rng, (m, k), dtype, ta, sa)
+    b = _strided(rng, (k, n), dtype, tb, sb)
+    c = ops.matmul(a, b)
+    assert c.shape == (m, n) and c.dtype == dtype
+    assert_gemm_close(c, a, b)
+
+
 # --- matmul: bad input ------------------------------------------------------------------
 
 @pytest.mark.parametrize("impl", [ops.matmul, reference.matmul], ids=["native", "numpy"])
@@ -284,6 +307,21 @@ def test_linear_bitwise_identical_for_any_thread_count(dtype, restore_threads):
     for o in outs[1:]:
         for got, want in zip(o, outs[0]):
             np.testing.assert_array_equal(got, want)
+
+
+def test_matmul_from_concurrent_python_threads():
+    # the GIL is released and each calling thread has its own workspaces
+    import concurrent.futures
+
+    rng = np.random.default_rng(12)
+    cases = [(rand(rng, (m, k), np.float32), rand(rng, (k, n), np.float32))
+             for m, n, k in [(300, 200, 500), (64, 3000, 100), (50, 60, 70), (400, 17, 900)]]
+    want = [ops.matmul(a, b) for a, b in cases]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda ab: ops.matmul(*ab), cases))
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w)
 
 
 # --- linear -----------------------------------------------------------------------------
