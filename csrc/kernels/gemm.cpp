@@ -1,15 +1,16 @@
 // The GEMM driver: cache blocking, packing, threads and workspaces (Goto/BLIS).
 //
-//   for jc in N, step NC:                 B block (KC x NC) in L3, shared by the threads
-//     for pc in K, KC blocks:             pack B[pc, jc] once, all threads together
-//       for ic in this thread's rows, step MC:   pack A[ic, pc] (MC x KC, in L2)
-//         for jr in this thread's NR panels:      B micro-panel (KC x NR) in L1/L2
-//           for ir in the MC block, step MR:      micro-kernel: MR x NR tile of C
+// C is cut into a grid of rectangles, one per thread (choose_grid); each thread runs
 //
-// Threads form a tm x tn grid over C (rows split in MR panels, columns in NR panels);
-// K is never split and the K blocks depend on K alone, so every element is the same
-// chain of operations for any thread count (bitwise identical results). The packed B
-// block is double-buffered, so one barrier per (jc, pc) step suffices.
+//   for jc in its columns, step NC:
+//     for pc in K, KC blocks:                  pack B[pc, jc] (KC x NC, L2/L3)
+//       for ic in its rows, step MC:           pack A[ic, pc] (MC x KC, in L2)
+//         for jr in the NC block, step NR:     B micro-panel (KC x NR) in L1/L2
+//           for ir in the MC block, step MR:   micro-kernel: MR x NR tile of C
+//
+// B is packed once per (KC, NC) block and reused by every MR-row panel of A. K is never
+// split and the K blocks depend on K alone, so every element of C is the same chain of
+// operations for any thread count (bitwise identical results).
 #include "kernels/gemm.h"
 
 #include <algorithm>
@@ -71,15 +72,27 @@ void scale_only(const GemmArgs<T>& g) {
   }
 }
 
-// The thread grid: tm x tn == nt threads, rows split into tm parts of whole MR panels,
-// columns into tn parts of whole NR panels. Picks the grid whose busiest thread has the
-// least work (a panel of m rows costs about m + 2 rows: the B loads are paid anyway);
-// ties go to more row parts, which share the packed B and do not repack A.
+// The thread grid: the threads own a tm x tn grid of rectangles of C (rows in whole MR
+// panels, columns in whole NR panels) and each multiplies its own rectangle, packing its
+// own blocks of A and B: no barrier anywhere (a thread that the OS descheduled delays
+// nobody but itself; with a B block shared through barriers, every block waited for the
+// slowest thread, and a busy neighbour process made 2 threads slower than 1). The price
+// is packing twice: with tn > 1 every thread packs all of its rows of A, with tm > 1 all
+// of its columns of B; the grid minimises the busiest thread's multiply-adds plus that
+// packing (a packed element costs about as much as kPackCost multiply-adds).
+constexpr double kPackCost = 8;
+
 struct Grid {
   int tm = 1, tn = 1;
 };
 
-Grid choose_grid(int nt, int64_t M, int64_t N, int mr, int nr) {
+// Rows (or columns) of part t of n when `panels` panels of `width` (the last one `len`
+// - (panels - 1) * width wide) are split evenly into n parts.
+int64_t part_begin(int64_t t, int64_t n, int64_t panels, int64_t width, int64_t len) {
+  return std::min(len, (t * panels / n) * width);
+}
+
+Grid choose_grid(int nt, int64_t M, int64_t N, int64_t K, int mr, int nr, int64_t nc) {
   const int64_t mp = ceil_div(M, mr), np = ceil_div(N, nr);
   Grid best;
   double best_cost = -1;
@@ -87,14 +100,18 @@ Grid choose_grid(int nt, int64_t M, int64_t N, int mr, int nr) {
     if (nt % tm != 0) continue;
     const int tn = nt / tm;
     if (tm > mp || tn > np) continue;
-    double rows = 0;
+    double rows = 0, cols = 0;  // the largest part; a panel of m rows costs ~ m + 2 rows
     for (int t = 0; t < tm; ++t) {
       double r = 0;
-      for (int64_t p = t * mp / tm; p < (t + 1) * mp / tm; ++p) r += std::min<int64_t>(mr, M - p * mr) + 2;
+      for (int64_t p = t * mp / tm; p < (t + 1) * mp / tm; ++p) r += double(std::min<int64_t>(mr, M - p * mr) + 2);
       rows = std::max(rows, r);
     }
-    const double cols = double(ceil_div(np, tn));
-    const double cost = rows * cols;
+    for (int t = 0; t < tn; ++t) {
+      cols = std::max(cols, double(part_begin(t + 1, tn, np, nr, N) - part_begin(t, tn, np, nr, N)));
+    }
+    const double macs = rows * cols * double(K);
+    const double packing = kPackCost * double(K) * (rows * double(ceil_div(int64_t(cols), nc)) + cols);
+    const double cost = macs + packing;
     if (best_cost < 0 || cost < best_cost * 0.999) {
       best_cost = cost;
       best = {tm, tn};
@@ -110,71 +127,65 @@ struct Plan {
   PackB<T> pack_b;
   int64_t mc, nc;     // MC and NC, whole panels
   int64_t nkb;        // number of K blocks (K split evenly into blocks of <= KC)
-  T* bbuf[2];         // double-buffered packed B block
-  T* abuf;            // per-thread packed A blocks, abuf_stride apart
-  int64_t abuf_stride;
+  T* ws;              // per-thread workspaces, ws_stride apart: packed B block, then A
+  int64_t ws_stride, a_offset;
   Grid grid;
 };
 
+// C[r0:r1, c0:c1] by one thread, the Goto way; ws holds its packed B and A blocks.
 template <typename T>
-void run(const Plan<T>& pl, int tid, int nth) {
+void multiply_rect(const Plan<T>& pl, int64_t r0, int64_t r1, int64_t c0, int64_t c1, T* ws) {
   const GemmArgs<T>& g = *pl.g;
   const MicroKernel<T>& mk = *pl.mk;
   const int mr = mk.mr, nr = mk.nr;
-  const int64_t MC = pl.mc, NC = pl.nc;
-  // This thread's place in the grid (from the team's actual size, which can be smaller
-  // than asked for, e.g. when called from inside another parallel region).
-  const Grid grid = nth == pl.grid.tm * pl.grid.tn ? pl.grid : Grid{nth, 1};
-  const int ti = tid / grid.tn, tj = tid % grid.tn;
-  const int64_t mp = ceil_div(g.M, mr);
-  const int64_t row0 = std::min(g.M, (ti * mp / grid.tm) * mr);
-  const int64_t row1 = std::min(g.M, ((ti + 1) * mp / grid.tm) * mr);
-  T* abuf = pl.abuf + tid * pl.abuf_stride;
-
+  T* bpack = ws;
+  T* apack = ws + pl.a_offset;
   TileEpilogue<T> e;
   e.alpha = g.alpha;
   e.beta = g.beta;
   e.beta_zero = g.beta == T(0);
-  int buf = 0;
-  for (int64_t jc = 0; jc < g.N; jc += NC) {
-    const int64_t nc = std::min(NC, g.N - jc);
-    const int64_t np = ceil_div(nc, nr);
+  for (int64_t jc = c0; jc < c1; jc += pl.nc) {
+    const int64_t nc = std::min(pl.nc, c1 - jc);
     for (int64_t kb = 0; kb < pl.nkb; ++kb) {
       const int64_t k0 = kb * g.K / pl.nkb;
       const int64_t kc = (kb + 1) * g.K / pl.nkb - k0;
-      T* bpack = pl.bbuf[buf];
-      buf ^= 1;
-      // Every thread packs a share of the B block's panels.
-      const int64_t q0 = tid * np / nth, q1 = (tid + 1) * np / nth;
-      if (q1 > q0) {
-        pl.pack_b.fn(pl.pack_b.ctx, k0, kc, jc + q0 * nr, std::min(nc - q0 * nr, (q1 - q0) * nr),
-                     nr, bpack + q0 * kc * nr);
-      }
-#if defined(_OPENMP)
-      if (nth > 1) {
-#pragma omp barrier
-      }
-#endif
+      pl.pack_b.fn(pl.pack_b.ctx, k0, kc, jc, nc, nr, bpack);
       e.first = kb == 0;
       const bool last = kb == pl.nkb - 1;
-      const int64_t p0 = tj * np / grid.tn, p1 = (tj + 1) * np / grid.tn;
-      for (int64_t ic = row0; ic < row1; ic += MC) {
-        const int64_t mc = std::min(MC, row1 - ic);
-        mk.pack_a(g.A, ic, mc, k0, kc, abuf);
-        for (int64_t q = p0; q < p1; ++q) {
-          const int64_t j = jc + q * nr;
-          const int n = static_cast<int>(std::min<int64_t>(nr, jc + nc - j));
-          const T* bp = bpack + q * kc * nr;
+      for (int64_t ic = r0; ic < r1; ic += pl.mc) {
+        const int64_t mc = std::min(pl.mc, r1 - ic);
+        mk.pack_a(g.A, ic, mc, k0, kc, apack);
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+          const int64_t j = jc + jr;
+          const int n = static_cast<int>(std::min<int64_t>(nr, nc - jr));
+          const T* bp = bpack + jr * kc;
           e.bias_col = last && g.bias_col != nullptr ? g.bias_col + j : nullptr;
           for (int64_t ir = 0; ir < mc; ir += mr) {
             const int m = static_cast<int>(std::min<int64_t>(mr, mc - ir));
             const int64_t i = ic + ir;
             e.bias_row = last && g.bias_row != nullptr ? g.bias_row + i : nullptr;
-            mk.tile(kc, abuf + ir * kc, bp, g.C + i * g.ldc + j, g.ldc, m, n, e);
+            mk.tile(kc, apack + ir * kc, bp, g.C + i * g.ldc + j, g.ldc, m, n, e);
           }
         }
       }
     }
+  }
+}
+
+// Thread tid of a team of nth multiplies rectangles tid, tid + nth, ... of the grid (one
+// each when the team has the size asked for; a smaller team, e.g. inside another
+// parallel region, shares them out).
+template <typename T>
+void run(const Plan<T>& pl, int tid, int nth) {
+  const GemmArgs<T>& g = *pl.g;
+  const int mr = pl.mk->mr, nr = pl.mk->nr;
+  const int64_t mp = ceil_div(g.M, mr), np = ceil_div(g.N, nr);
+  const int tm = pl.grid.tm, tn = pl.grid.tn;
+  for (int t = tid; t < tm * tn; t += nth) {
+    const int ti = t / tn, tj = t % tn;
+    const int64_t r0 = part_begin(ti, tm, mp, mr, g.M), r1 = part_begin(ti + 1, tm, mp, mr, g.M);
+    const int64_t c0 = part_begin(tj, tn, np, nr, g.N), c1 = part_begin(tj + 1, tn, np, nr, g.N);
+    if (r1 > r0 && c1 > c0) multiply_rect(pl, r0, r1, c0, c1, pl.ws + tid * pl.ws_stride);
   }
 }
 
@@ -227,17 +238,17 @@ void gemm(const GemmArgs<T>& g) {
   const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
   int nt = num_threads();
   nt = static_cast<int>(std::max<double>(1, std::min<double>(nt, flops / kMinFlopsPerThread)));
-  pl.grid = choose_grid(nt, g.M, g.N, mk.mr, mk.nr);
+  pl.grid = choose_grid(nt, g.M, g.N, g.K, mk.mr, mk.nr, pl.nc);
   nt = pl.grid.tm * pl.grid.tn;
 
-  // Workspace: two B blocks and one A block per thread, each 64-byte aligned.
+  // Workspace: per thread a packed B block (KC x NC) and a packed A block (MC x KC),
+  // each 64-byte aligned; threads' slices a whole number of pages apart.
   const int64_t align = 64 / int64_t(sizeof(T));
   const int64_t bsize = round_up(kc_max * round_up(std::min(pl.nc, g.N), mk.nr), align);
-  pl.abuf_stride = round_up(kc_max * round_up(std::min(pl.mc, g.M), mk.mr), align);
-  T* ws = static_cast<T*>(workspace().get(sizeof(T) * size_t(2 * bsize + nt * pl.abuf_stride)));
-  pl.bbuf[0] = ws;
-  pl.bbuf[1] = ws + bsize;
-  pl.abuf = ws + 2 * bsize;
+  const int64_t asize = round_up(kc_max * round_up(std::min(pl.mc, g.M), mk.mr), align);
+  pl.a_offset = bsize;
+  pl.ws_stride = round_up(bsize + asize, 4096 / int64_t(sizeof(T)));
+  pl.ws = static_cast<T*>(workspace().get(sizeof(T) * size_t(nt * pl.ws_stride)));
 
   if (nt <= 1) {
     run(pl, 0, 1);

@@ -7,12 +7,12 @@
 // can read a convolution's input directly (implicit im2col) and our epilogue adds the
 // bias; and we promise results that are bitwise identical for any thread count.
 //
-// Structure (see gemm.cpp): B is packed once per (KC, NC) block into a buffer shared by
-// the threads, A once per (MC, KC) block into a per-thread buffer, and a register-blocked
+// Structure (see gemm.cpp): each thread owns a rectangle of C; it packs B once per
+// (KC, NC) block and A once per (MC, KC) block into its workspace, and a register-blocked
 // micro-kernel per ISA (isa/gemm_isa.cpp) computes MR x NR tiles of C. Threads split M
 // and N, never K, and the K blocking is fixed, so each element of C is the same chain of
-// fused multiply-adds whatever the thread count. Workspaces live per thread and are
-// reused across calls (a fresh 58 MB buffer per call cost +50%, measured).
+// fused multiply-adds whatever the thread count. Workspaces belong to the calling thread
+// and are reused across calls (a fresh 58 MB buffer per call cost +50%, measured).
 //
 // Operands are strided views: element (i, j) of a matrix is p[i * rs + j * cs], so
 // transposed and non-contiguous operands need no copy. C is row-major (ldc, unit column
@@ -39,8 +39,8 @@ struct MatrixRef {
 //   dst[q * kc * nr + k * nr + jj] = B(k0 + k, j0 + q * nr + jj)   for jj < nr,
 //
 // with zeros for the columns past j0 + nc (padding up to the panel's nr). The driver
-// calls the packer from several threads at once, on disjoint panel ranges: it must be
-// thread-safe (read-only on its context).
+// calls the packer from several threads at once (each for the columns it owns): it must
+// be thread-safe (read-only on its context).
 template <typename T>
 struct PackB {
   void (*fn)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t nr,
