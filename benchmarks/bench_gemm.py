@@ -17,8 +17,8 @@ runs the kernel OpenBLAS picks for this CPU; the table prints which one that is)
 Each group ("gemm-64x25088x576-t2") holds the three implementations at one thread
 count, set for every library (fastdl.set_num_threads, torch.set_num_threads,
 threadpoolctl for NumPy's BLAS). Every timing includes allocating the (M, N) output,
-as all three allocate it. The table runs the implementations interleaved and reports
-medians, GFLOP/s and ratios.
+as all three allocate it. The table takes turns between the implementations (see
+time_rotated) and reports medians, GFLOP/s and ratios.
 """
 
 from __future__ import annotations
@@ -125,20 +125,40 @@ def test_fastdl_matches_numpy_on_the_benchmark_shapes():
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * a.shape[1], err_msg=str(shape))
 
 
-def main():
-    from fastdl.bench import time_interleaved
+def time_rotated(cases, rounds=5, calls=3, settle=0.05):
+    """Median seconds per call of each case. Each round runs every case in turn (the
+    order rotating from round to round): a pause, one untimed call, then `calls` timed
+    ones. The pause and the untimed call let the previous library's thread pool stop
+    spinning (OpenBLAS's workers spin for a while after each call and would steal a
+    core from the next library); rotating spreads any drift of the machine over all."""
+    import time
 
+    names = list(cases)
+    times = {n: [] for n in names}
+    for r in range(rounds):
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            time.sleep(settle)
+            cases[n]()
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                cases[n]()
+                times[n].append(time.perf_counter() - t0)
+    return {n: float(np.median(v)) for n, v in times.items()}
+
+
+def main():
     print(f"fastdl: {fastdl.build_info()['gemm']}")
     print(f"numpy:  {blas_info()}")
     if torch is not None:
         print(f"torch:  {torch.__version__}")
+    print("GFLOP/s from the median of 15 timed calls each (wall clock, output allocation included)")
     print(f"{'M x N x K':>18} {'thr':>3} " + " ".join(f"{i + ' GF/s':>12}" for i in IMPLS) +
           "   fastdl/numpy" + ("  fastdl/torch" if torch is not None else ""))
     for nt in (1, 2):
         with all_threads(nt):
             for shape in SHAPES:
                 m, n, k = shape
-                med = time_interleaved({i: _call(i, shape) for i in IMPLS}, repeats=9)
+                med = time_rotated({i: _call(i, shape) for i in IMPLS})
                 gf = {i: 2.0 * m * n * k / t / 1e9 for i, t in med.items()}
                 row = f"{m:>5}x{n:>5}x{k:>5} {nt:>3} " + " ".join(f"{gf[i]:>12.1f}" for i in IMPLS)
                 row += f"   {gf['fastdl'] / gf['numpy']:>12.2f}"
