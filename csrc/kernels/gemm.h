@@ -41,6 +41,12 @@ struct MatrixRef {
 // with zeros for the columns past j0 + nc (padding up to the panel's nr). The driver
 // calls the packer from several threads at once (each for the columns it owns): it must
 // be thread-safe (read-only on its context).
+//
+// Implicit im2col (convolution as GEMM without a cols buffer): for one image, B is the
+// (C*KH*KW, OH*OW) matrix of F.unfold, B(k, j) = x[c, oh*sh - ph + kh*dh, ow*sw - pw +
+// kw*dw] (0 outside the image) with k = (c, kh, kw) and j = (oh, ow); a PackB whose fn
+// writes exactly those values in the layout above replaces the copy. pack_b_reference
+// below is the plain model of such a packer.
 template <typename T>
 struct PackB {
   void (*fn)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t nr,

@@ -25,12 +25,13 @@ struct TileEpilogue {
 template <typename T>
 struct MicroKernel {
   int mr = 0, nr = 0;              // register block: tiles of C are mr x nr
-  int64_t mc = 0, kc = 0, nc = 0;  // cache blocking (mc % mr == 0, nc % nr == 0)
-  const char* name = "";           // e.g. "avx512 12x32"
+  int64_t mc = 0, kc = 0, nc = 0;  // cache blocking (the driver rounds mc, nc to panels)
+  const char* name = "";           // the vector type and dtype, e.g. "zmm f32"
   // C (m, n) <- epilogue(a @ b): a is a packed mr x kc panel of A (k-major: a[k*mr + i]),
   // b a packed kc x nr panel of B (b[k*nr + j]); m <= mr, n <= nr; c row-major (ldc).
-  // Every element is acc = 0; acc = fma(a[k*mr+i], b[k*nr+j], acc) for k = 0..kc-1,
-  // whatever m and n, so edge tiles agree bitwise with full ones.
+  // Every element is acc = 0; acc = fma(a[k*mr+i], b[k*nr+j], acc) for k = 0..kc-1
+  // (a multiply then an add on the baseline ISA, which has no FMA), whatever m and n,
+  // so edge tiles agree bitwise with full ones.
   void (*tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int m, int n,
                const TileEpilogue<T>& e) = nullptr;
   // Packs rows [i0, i0 + mc) x columns [k0, k0 + kc) of A into mr-row panels,
