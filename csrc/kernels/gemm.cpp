@@ -219,6 +219,37 @@ void pack_b_reference(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64
   }
 }
 
+// A few rows times a transposed B (linear on a single sample): dot products, nothing
+// packed (MicroKernel::dot_rows). Threads take contiguous column ranges; an element's
+// arithmetic does not depend on which.
+template <typename T>
+void gemm_dot_rows(const GemmArgs<T>& g0, const MicroKernel<T>& mk) {
+  GemmArgs<T> g = g0;
+  if (g.A.cs != 1) {  // the rows of A, contiguous (at most kDotRows x K values)
+    T* a = static_cast<T*>(workspace().get(sizeof(T) * size_t(g.M * g.K)));
+    for (int64_t i = 0; i < g.M; ++i) {
+      for (int64_t k = 0; k < g.K; ++k) a[i * g.K + k] = g.A.p[i * g.A.rs + k * g.A.cs];
+    }
+    g.A = {a, g.K, 1};
+  }
+  const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
+  const int nt = static_cast<int>(
+      std::max<double>(1, std::min<double>({double(num_threads()), double(g.N), flops / kMinFlopsPerThread})));
+  if (nt <= 1) {
+    mk.dot_rows(g, 0, g.N);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(nt)
+  {
+    const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+    mk.dot_rows(g, t * g.N / n, (t + 1) * g.N / n);
+  }
+#else
+  mk.dot_rows(g, 0, g.N);
+#endif
+}
+
 template <typename T>
 void gemm(const GemmArgs<T>& g) {
   if (g.M <= 0 || g.N <= 0) return;
@@ -227,6 +258,10 @@ void gemm(const GemmArgs<T>& g) {
     return;
   }
   const MicroKernel<T>& mk = kernels().gemm<T>();
+  if (g.M <= kDotRows && g.pack_b.fn == nullptr && g.B.rs == 1) {
+    gemm_dot_rows(g, mk);
+    return;
+  }
   Plan<T> pl;
   pl.g = &g;
   pl.mk = &mk;

@@ -70,11 +70,14 @@ struct GemmArgs {
 };
 
 // The general entry: C = alpha * A @ B + beta * C (+ biases), multithreaded with
-// fastdl::num_threads(). Arguments are the caller's to validate; this cannot fail.
-// Each element is computed as: acc = fma-chain over one KC block of K (in order); the
-// first block stores alpha*acc (+ beta*C), each later block adds alpha*acc; after the
-// last block the biases are added (row bias, then column bias). With K == 0,
-// C = beta*C (+ biases).
+// fastdl::num_threads(). Arguments are the caller's to validate; this cannot fail
+// (except std::bad_alloc for its workspace). Each element is computed as: acc =
+// fma-chain over one KC block of K (in order); the first block stores alpha*acc
+// (+ beta*C), each later block adds alpha*acc; after the last block the biases are added
+// (row bias, then column bias). With K == 0, C = beta*C (+ biases). Products of at most
+// kDotRows (4) rows with a transposed B (and the default packer) are dot products
+// instead (see gemm_kernel.h); either way the result does not depend on the thread
+// count.
 template <typename T>
 void gemm(const GemmArgs<T>& args);
 

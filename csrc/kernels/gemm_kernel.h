@@ -22,6 +22,9 @@ struct TileEpilogue {
   const T* bias_col = nullptr;  // the tile's first column's entry
 };
 
+// Products with at most this many rows and a transposed B go to MicroKernel::dot_rows.
+inline constexpr int kDotRows = 4;
+
 template <typename T>
 struct MicroKernel {
   int mr = 0, nr = 0;              // register block: tiles of C are mr x nr
@@ -42,6 +45,9 @@ struct MicroKernel {
   // layout documented at PackB (gemm.h).
   void (*pack_b)(const MatrixRef<T>& B, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
                  T* dst) = nullptr;
+  // Columns [j0, j1) of C for g.M <= kDotRows, A with contiguous rows (A.cs == 1) and B
+  // stored transposed (B.rs == 1), as dot products, nothing packed (see gemm_isa.cpp).
+  void (*dot_rows)(const GemmArgs<T>& g, int64_t j0, int64_t j1) = nullptr;
 };
 
 }  // namespace fastdl::gemm

@@ -246,6 +246,23 @@ def test_gemm_k_zero_scales_and_adds_bias(dtype):
     np.testing.assert_array_equal(c, 1.0 + br[:, None] + bc[None, :])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5])
+def test_few_rows_times_transposed_b(m, dtype):
+    # up to 4 rows with a transposed B take the dot-product path (nothing packed); 5 the
+    # packed one: both against the bound, with contiguous and strided A, and the epilogue
+    rng = np.random.default_rng(m)
+    for n, k in [(1, 1), (5, 15), (67, 16), (1000, 17), (33, 300)]:
+        b = rand(rng, (n, k), dtype).T
+        for a in (rand(rng, (m, k), dtype), rand(rng, (m, 2 * k), dtype)[:, ::2]):
+            assert_gemm_close(ops.matmul(a, b), a, b)
+            c0 = rand(rng, (m, n), dtype)
+            br, bc = rand(rng, m, dtype), rand(rng, n, dtype)
+            c = c0.copy()
+            _core._gemm(a, b, c, -1.5, 0.5, br, bc, False)
+            assert_gemm_close(c, a, b, scale=-1.5, add=0.5 * c0.astype(np.float64) + br[:, None] + bc)
+
+
 def test_gemm_custom_pack_matches_default_bitwise():
     # the PackB hook with the plain reference packer gives the very same bits as the
     # built-in vectorised packer (same layout, same arithmetic)
@@ -275,7 +292,7 @@ def test_gemm_bad_input_leaves_c_alone():
 # --- threads ----------------------------------------------------------------------------
 
 THREAD_SHAPES = [(64, 2000, 300), (700, 50, 600), (300, 300, 1100), (5, 9000, 40),
-                 (500, 13, 70), (37, 4500, 17)]
+                 (500, 13, 70), (37, 4500, 17), (3, 9000, 300), (1, 20000, 70)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -462,7 +479,7 @@ for dtype in (np.float32, np.float64):
     rng = np.random.default_rng(0)
     eps = np.finfo(dtype).eps
     for m, n, k in [(1, 1, 1), (5, 7, 3), (13, 17, 11), (37, 70, 300), (250, 301, 130),
-                    (97, 3, 1000), (3, 97, 600), (20, 4200, 9)]:
+                    (97, 3, 1000), (3, 97, 600), (20, 4200, 9), (2, 40, 37)]:
         a = rng.standard_normal((m, k)).astype(dtype)
         b = rng.standard_normal((n, k)).astype(dtype).T
         c0 = rng.standard_normal((m, n)).astype(dtype)
@@ -472,11 +489,12 @@ for dtype in (np.float32, np.float64):
             (ops.matmul(a, b), a.astype(float) @ b.astype(float), 1.0),
             (ops.matmul(a.T.copy().T, b.copy()), a.astype(float) @ b.astype(float), 1.0)]:
             worst = max(worst, (np.abs(got - ref) / ((2 * k + 8) * eps * bound + 1e-300)).max())
-        c = c0.copy()
-        _core._gemm(a, b, c, 0.5, 0.75, br, bc, True)
-        ref = 0.5 * (a.astype(float) @ b.astype(float)) + 0.75 * c0 + br[:, None] + bc
-        tol = (2 * k + 8) * eps * (0.5 * bound + 0.75 * np.abs(c0) + np.abs(br[:, None]) + np.abs(bc))
-        worst = max(worst, (np.abs(c - ref) / tol).max())
+        for custom_pack in (True, False):
+            c = c0.copy()
+            _core._gemm(a, b, c, 0.5, 0.75, br, bc, custom_pack)
+            ref = 0.5 * (a.astype(float) @ b.astype(float)) + 0.75 * c0 + br[:, None] + bc
+            tol = (2 * k + 8) * eps * (0.5 * bound + 0.75 * np.abs(c0) + np.abs(br[:, None]) + np.abs(bc))
+            worst = max(worst, (np.abs(c - ref) / tol).max())
         fastdl.set_num_threads(1)
         one = ops.matmul(a, b)
         fastdl.set_num_threads(3)

@@ -252,6 +252,9 @@ void tile(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int m, int n,
 // --- packing --------------------------------------------------------------------------
 // Whole panels copy fixed-size rows (kMR or NR values), which the compiler turns into
 // vector moves; transposing copies read each source row or column once, contiguously.
+// An edge panel is filled only as far as its micro-kernel reads: m rows of A, and the
+// columns of B up to a whole vector (zeros past n). Zeroing whole 64-column panels made
+// (8, 512) x (512, 10) twice as slow.
 
 // Transposed panels of B (B(k, j) = p[k + j * cs], linear's weight): 16 x 16 blocks
 // transposed in zmm registers. Scalar, this copy took ~1.2 cycles per element and made
@@ -357,13 +360,9 @@ void pack_a(const gemm::MatrixRef<T>& A, int64_t i0, int64_t mc, int64_t k0, int
         const T* s = src + i * A.rs;
         for (int64_t k = done; k < kc; ++k) d[k * kMR + i] = s[k];
       }
-      for (int i = m; i < kMR; ++i) {
-        for (int64_t k = 0; k < kc; ++k) d[k * kMR + i] = T(0);
-      }
     } else {
       for (int64_t k = 0; k < kc; ++k) {
         for (int i = 0; i < m; ++i) d[k * kMR + i] = src[i * A.rs + k * A.cs];
-        for (int i = m; i < kMR; ++i) d[k * kMR + i] = T(0);
       }
     }
   }
@@ -377,6 +376,7 @@ void pack_b(const gemm::MatrixRef<T>& B, int64_t k0, int64_t kc, int64_t j0, int
   constexpr int NR = kNV * L;
   for (int64_t q = 0; q * NR < nc; ++q) {
     const int n = static_cast<int>(std::min<int64_t>(NR, nc - q * NR));
+    const int padded = (n + L - 1) / L * L;  // the columns the micro-kernel reads
     T* FASTDL_RESTRICT d = dst + q * kc * NR;
     const T* src = B.p + k0 * B.rs + (j0 + q * NR) * B.cs;
     if (B.cs == 1 && n == NR) {  // row-major B: NR contiguous values per k
@@ -391,14 +391,90 @@ void pack_b(const gemm::MatrixRef<T>& B, int64_t k0, int64_t kc, int64_t j0, int
         for (int64_t k = done; k < kc; ++k) d[k * NR + j] = s[k];
       }
       for (int64_t k = 0; k < kc; ++k) {
-        for (int j = n; j < NR; ++j) d[k * NR + j] = T(0);
+        for (int j = n; j < padded; ++j) d[k * NR + j] = T(0);
       }
     } else {
       for (int64_t k = 0; k < kc; ++k) {
         for (int j = 0; j < n; ++j) d[k * NR + j] = src[k * B.rs + j * B.cs];
-        for (int j = n; j < NR; ++j) d[k * NR + j] = T(0);
+        for (int j = n; j < padded; ++j) d[k * NR + j] = T(0);
       }
     }
+  }
+}
+
+// --- few rows times a transposed B: dot products, nothing packed -------------------------
+// For M <= gemm::kDotRows and B stored transposed (B(k, j) = p[k + j * cs]: linear's
+// weight), packing B would cost more than the product (a K x N copy for M x K x N
+// multiply-adds; ops.linear on one row was 5x slower than numpy's gemv): each element
+// is instead a dot product of a row of A with a row of B's storage, vectorised over k.
+// An element's value: L lane-wise fma chains over k (k = lane mod L), summed pairwise,
+// then the K % L leftover terms added in order, then the epilogue of a first K block.
+
+template <typename T>
+FASTDL_INLINE T lanes_sum(typename Vec<T>::V v) {
+  constexpr int L = Vec<T>::L;
+  alignas(64) T t[L];
+  Vec<T>::store(t, v);
+  for (int w = L / 2; w >= 1; w /= 2) {
+    for (int l = 0; l < w; ++l) t[l] = t[l] + t[l + w];
+  }
+  return t[0];
+}
+
+// Columns j .. j + NJ - 1 of the M rows of C; A rows contiguous along k (cs == 1).
+template <typename T, int M, int NJ>
+void dot_block(const gemm::GemmArgs<T>& g, int64_t j) {
+  using Vt = Vec<T>;
+  using V = typename Vt::V;
+  constexpr int L = Vt::L;
+  const int64_t K = g.K, kv = K / L * L;
+  const T* a[M];
+  const T* b[NJ];
+  for (int i = 0; i < M; ++i) a[i] = g.A.p + i * g.A.rs;
+  for (int jj = 0; jj < NJ; ++jj) b[jj] = g.B.p + (j + jj) * g.B.cs;
+  V acc[M][NJ];
+  for (int i = 0; i < M; ++i) {
+    for (int jj = 0; jj < NJ; ++jj) acc[i][jj] = Vt::zero();
+  }
+  for (int64_t k = 0; k < kv; k += L) {
+    V av[M];
+    for (int i = 0; i < M; ++i) av[i] = Vt::load(a[i] + k);
+    for (int jj = 0; jj < NJ; ++jj) {
+      const V bv = Vt::load(b[jj] + k);
+      for (int i = 0; i < M; ++i) acc[i][jj] = Vt::fma(av[i], bv, acc[i][jj]);
+    }
+  }
+  for (int i = 0; i < M; ++i) {
+    T* c = g.C + i * g.ldc + j;
+    for (int jj = 0; jj < NJ; ++jj) {
+      T s = lanes_sum<T>(acc[i][jj]);
+      for (int64_t k = kv; k < K; ++k) s = s + a[i][k] * b[jj][k];
+      T r = g.alpha * s;
+      if (g.beta != T(0)) r = r + g.beta * c[jj];
+      if (g.bias_row != nullptr) r = r + g.bias_row[i];
+      if (g.bias_col != nullptr) r = r + g.bias_col[j + jj];
+      c[jj] = r;
+    }
+  }
+}
+
+template <typename T, int M>
+void dot_rows_m(const gemm::GemmArgs<T>& g, int64_t j0, int64_t j1) {
+  constexpr int NJ = 4;  // 4 x M independent chains hide the FMA latency
+  int64_t j = j0;
+  for (; j + NJ <= j1; j += NJ) dot_block<T, M, NJ>(g, j);
+  for (; j < j1; ++j) dot_block<T, M, 1>(g, j);
+}
+
+// C[:, j0:j1] = epilogue(A @ B) for g.M <= kDotRows, g.A.cs == 1, g.B.rs == 1.
+template <typename T>
+void dot_rows(const gemm::GemmArgs<T>& g, int64_t j0, int64_t j1) {
+  static_assert(gemm::kDotRows == 4, "one instantiation per row count");
+  switch (g.M) {
+    case 1: dot_rows_m<T, 1>(g, j0, j1); break;
+    case 2: dot_rows_m<T, 2>(g, j0, j1); break;
+    case 3: dot_rows_m<T, 3>(g, j0, j1); break;
+    default: dot_rows_m<T, 4>(g, j0, j1); break;
   }
 }
 
@@ -413,6 +489,7 @@ MicroKernel<T> micro_kernel(int64_t mc, int64_t kc, int64_t nc) {
   k.tile = &tile<T>;
   k.pack_a = &pack_a<T>;
   k.pack_b = &pack_b<T>;
+  k.dot_rows = &dot_rows<T>;
   return k;
 }
 
