@@ -260,6 +260,12 @@ void tile(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int m, int n,
 // transposed in zmm registers. Scalar, this copy took ~1.2 cycles per element and made
 // ops.linear 30% slower than numpy on (64, 4096) x (4096, 4096)^T.
 #if defined(__AVX512F__)
+// GCC 12 warns inside its own _mm512_unpacklo_ps (the "undefined" pass-through operand of
+// the masked builtin); a false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // r[i] = row i of a 16 x 16 block -> r[j] = column j.
 FASTDL_INLINE void transpose16(__m512 r[16]) {
   __m512 t[16];
@@ -323,6 +329,9 @@ FASTDL_INLINE int64_t pack_a_rows_simd(const float* src, int64_t rs, int64_t kc,
   }
   return k;
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif
 template <typename T>
 FASTDL_INLINE int64_t pack_b_transposed_simd(const T*, int64_t, int64_t, int, T*) {
