@@ -34,8 +34,7 @@ void expect_ndim(const char* fn, const char* what, const py::array& a, int ndim)
 
 // dtype check against the first array's; DTypeError (a TypeError and a ValueError).
 void expect_dtype(const char* fn, const char* what, const py::array& a, DType dt, const char* like) {
-  DType got;
-  if (!float_dtype(a, &got)) expect_float(fn, what, a);  // raises: unsupported dtype
+  const DType got = expect_float(fn, what, a);  // raises for an unsupported dtype
   if (got != dt) {
     throw dtype_error(std::string(fn) + ": " + what + " has dtype " + dtype_str(a) + ", expected " +
                       dtype_name(dt) + " like " + like);
