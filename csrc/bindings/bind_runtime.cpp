@@ -5,6 +5,7 @@
 
 #include "bindings/arrays.h"
 #include "kernels/dispatch.h"
+#include "kernels/gemm.h"
 #include "kernels/threads.h"
 
 #ifndef FASTDL_COMPILER
@@ -26,7 +27,7 @@ void register_runtime(py::module_& m) {
     d["simd"] = std::string(fastdl::kernels().isa);
     d["isa_available"] = fastdl::available_isas();
     d["isa_compiled"] = fastdl::compiled_isas();
-    d["gemm"] = "none yet";
+    d["gemm"] = std::string(fastdl::gemm::describe());
     d["compiler"] = std::string(FASTDL_COMPILER);
 #if defined(_OPENMP)
     d["openmp_version"] = static_cast<int>(_OPENMP);

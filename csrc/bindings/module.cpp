@@ -10,6 +10,7 @@ namespace fastdl::bind {
 void register_runtime(py::module_& m);
 void register_optim(py::module_& m);
 void register_batchnorm(py::module_& m);
+void register_linear(py::module_& m);
 }  // namespace fastdl::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
   fastdl::bind::register_runtime(m);
   fastdl::bind::register_optim(m);
   fastdl::bind::register_batchnorm(m);
+  fastdl::bind::register_linear(m);
 }

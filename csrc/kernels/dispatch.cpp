@@ -31,12 +31,14 @@ KernelTable make_table(const std::string& isa) {
     t.isa = "avx512";
     avx512::fill_optim(t);
     avx512::fill_batchnorm(t);
+    avx512::fill_gemm(t);
     return t;
   }
   if (isa == "avx2") {
     t.isa = "avx2";
     avx2::fill_optim(t);
     avx2::fill_batchnorm(t);
+    avx2::fill_gemm(t);
     return t;
   }
 #endif
@@ -44,6 +46,7 @@ KernelTable make_table(const std::string& isa) {
   t.isa = "baseline";
   baseline::fill_optim(t);
   baseline::fill_batchnorm(t);
+  baseline::fill_gemm(t);
   return t;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/batchnorm.h"
+#include "kernels/gemm_kernel.h"
 #include "kernels/optim.h"
 
 namespace fastdl {
@@ -28,7 +29,9 @@ struct KernelTable {
   OptimTable<double> optim_f64;
   bn::BatchNormLoops<float> batchnorm_f32;
   bn::BatchNormLoops<double> batchnorm_f64;
-  // later families (gemm, conv) add their entries here
+  gemm::MicroKernel<float> gemm_f32;
+  gemm::MicroKernel<double> gemm_f64;
+  // later families (conv) add their entries here
 
   template <typename T>
   const OptimTable<T>& optim() const {
@@ -44,6 +47,14 @@ struct KernelTable {
       return batchnorm_f32;
     } else {
       return batchnorm_f64;
+    }
+  }
+  template <typename T>
+  const gemm::MicroKernel<T>& gemm() const {
+    if constexpr (std::is_same_v<T, float>) {
+      return gemm_f32;
+    } else {
+      return gemm_f64;
     }
   }
 };
@@ -63,5 +74,8 @@ namespace avx512 { void fill_optim(KernelTable& t); }
 namespace baseline { void fill_batchnorm(KernelTable& t); }
 namespace avx2 { void fill_batchnorm(KernelTable& t); }
 namespace avx512 { void fill_batchnorm(KernelTable& t); }
+namespace baseline { void fill_gemm(KernelTable& t); }
+namespace avx2 { void fill_gemm(KernelTable& t); }
+namespace avx512 { void fill_gemm(KernelTable& t); }
 
 }  // namespace fastdl

@@ -5,6 +5,7 @@ Every function here has a pure-NumPy twin of the same name and signature in
 """
 
 from fastdl.ops.batchnorm import batch_norm, batch_norm_backward
+from fastdl.ops.linear import linear, linear_backward, matmul
 from fastdl.ops.optim import (
     adadelta_step,
     adagrad_step,
@@ -28,6 +29,9 @@ __all__ = [
     "adam_step",
     "batch_norm",
     "batch_norm_backward",
+    "linear",
+    "linear_backward",
+    "matmul",
     "nadam_step",
     "rmsprop_step",
     "sgd_step",

@@ -4,6 +4,7 @@ benchmarked against; this package depends on NumPy alone."""
 
 from fastdl.reference.batchnorm import batch_norm, batch_norm_backward
 from fastdl.reference.conv import col2im, conv2d, conv2d_backward, im2col
+from fastdl.reference.linear import linear, linear_backward, matmul
 from fastdl.reference.optim import (
     adadelta_step,
     adagrad_step,
@@ -31,6 +32,9 @@ __all__ = [
     "adam_step",
     "batch_norm",
     "batch_norm_backward",
+    "linear",
+    "linear_backward",
+    "matmul",
     "nadam_step",
     "rmsprop_step",
     "sgd_step",
