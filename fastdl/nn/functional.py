@@ -23,7 +23,7 @@ __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "cat", "flatten",
     "local_response_norm", "l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss",
     "cross_entropy", "binary_cross_entropy_with_logits", "max_pool2d", "avg_pool2d",
-    "adaptive_avg_pool2d", "batch_norm",
+    "adaptive_avg_pool2d", "batch_norm", "linear", "conv2d",
 ]
 
 
@@ -636,5 +636,36 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if wd is None and b is not None:  # a shift without a scale: grad_beta = sum(g)
             gb = g.sum(axis=tuple(i for i in range(g.ndim) if i != 1))
         return gx, gw, gb
+
+    return make_node(y, (x, w, b), backward)
+
+
+# --- linear and convolution ----------------------------------------------------------------
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias`` for input (*, in_features), weight (out, in), bias (out,)
+    or None; one node around :func:`fastdl.ops.linear` / ``linear_backward``."""
+    x, w = _tensor(input), _tensor(weight)
+    b = None if bias is None else _tensor(bias)
+    xd, wd = x.data, w.data
+    y = ops.linear(xd, wd, None if b is None else b.data)
+
+    def backward(g):
+        return ops.linear_backward(g, xd, wd, bias=b is not None)
+
+    return make_node(y, (x, w, b), backward)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (torch's ``F.conv2d`` arguments; padding may be "same"/"valid");
+    one node around :func:`fastdl.ops.conv2d` / ``conv2d_backward``."""
+    x, w = _tensor(input), _tensor(weight)
+    b = None if bias is None else _tensor(bias)
+    xd, wd = x.data, w.data
+    y = ops.conv2d(xd, wd, None if b is None else b.data, stride, padding, dilation, groups)
+
+    def backward(g):
+        return ops.conv2d_backward(g, xd, wd, stride, padding, dilation, groups,
+                                   bias=b is not None)
 
     return make_node(y, (x, w, b), backward)
