@@ -66,38 +66,38 @@ DType expect_float(const char* fn, const std::string& what, const py::array& a) 
   return dt;
 }
 
-void check_inplace(const char* fn, const std::string& what, const py::array& a, DType dt,
-                   const py::array& like, const std::string& like_what) {
-  const std::string where = std::string(fn) + ": " + what;
+namespace {
+// dtype `dt` and the shape of `like`, else DTypeError / ValueError naming `what`.
+void check_like(const char* fn, const std::string& what, const py::array& a, DType dt,
+                const py::array& like, const std::string& like_what) {
   DType got;
   if (!float_dtype(a, &got) || got != dt) {
-    throw dtype_error(where + " has dtype " + dtype_str(a) + ", expected " + dtype_name(dt) +
-                      " like " + like_what);
+    throw dtype_error(std::string(fn) + ": " + what + " has dtype " + dtype_str(a) +
+                      ", expected " + dtype_name(dt) + " like " + like_what);
   }
   if (!same_shape(a, like)) {
-    value_error(where + " has shape " + shape_str(a) + ", expected " + shape_str(like) +
-                " like " + like_what);
+    value_error(std::string(fn) + ": " + what + " has shape " + shape_str(a) + ", expected " +
+                shape_str(like) + " like " + like_what);
   }
+}
+}  // namespace
+
+void check_inplace(const char* fn, const std::string& what, const py::array& a, DType dt,
+                   const py::array& like, const std::string& like_what) {
+  check_like(fn, what, a, dt, like, like_what);
   const int flags = a.flags();
-  if (!(flags & kWritable)) value_error(where + " is read-only; it is updated in place");
+  if (!(flags & kWritable)) {
+    value_error(std::string(fn) + ": " + what + " is read-only; it is updated in place");
+  }
   if (!(flags & kCContig) || !(flags & kAligned)) {
-    value_error(where + " must be a C-contiguous, aligned array: it is updated in place, and "
-                "a copy would lose the update");
+    value_error(std::string(fn) + ": " + what + " must be a C-contiguous, aligned array: it "
+                "is updated in place, and a copy would lose the update");
   }
 }
 
 py::array as_input(const char* fn, const std::string& what, const py::array& a, DType dt,
                    const py::array& like, const std::string& like_what) {
-  const std::string where = std::string(fn) + ": " + what;
-  DType got;
-  if (!float_dtype(a, &got) || got != dt) {
-    throw dtype_error(where + " has dtype " + dtype_str(a) + ", expected " + dtype_name(dt) +
-                      " like " + like_what);
-  }
-  if (!same_shape(a, like)) {
-    value_error(where + " has shape " + shape_str(a) + ", expected " + shape_str(like) +
-                " like " + like_what);
-  }
+  check_like(fn, what, a, dt, like, like_what);
   const int flags = a.flags();
   if ((flags & kCContig) && (flags & kAligned)) return a;
   // One copy at the boundary for strided or unaligned inputs.
