@@ -11,6 +11,18 @@ from fastdl.nn.module import Module, Sequential
 __all__ = ["LeNet5", "lenet5"]
 
 
+class _C1(Conv2d):
+    """LeNet-5's first convolution: no padding on 32x32 input, 2 on MNIST's 28x28 (so
+    that its units see the paper's 32x32 field); other sizes are a ValueError."""
+
+    def forward(self, x):
+        size = tuple(x.shape[-2:])
+        if len(x.shape) != 4 or size not in ((32, 32), (28, 28)):
+            raise ValueError("LeNet5: expected input (N, C, 32, 32) or (N, C, 28, 28), got "
+                             f"shape {tuple(x.shape)}")
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0 if size == (32, 32) else 2)
+
+
 class LeNet5(Module):
     """LeNet-5 in its modern form: C1 conv 6x5x5 -> pool 2 -> C3 conv 16x5x5 (full
     6 -> 16 connections) -> pool 2 -> C5 fully connected 400 -> 120 -> F6 120 -> 84 ->
@@ -37,7 +49,7 @@ class LeNet5(Module):
         pool = AvgPool2d if classic else MaxPool2d
         self.classic = bool(classic)
         self.features = Sequential(
-            Conv2d(in_channels, 6, kernel_size=5), act(), pool(2, 2),
+            _C1(in_channels, 6, kernel_size=5), act(), pool(2, 2),
             Conv2d(6, 16, kernel_size=5), act(), pool(2, 2),
         )
         self.classifier = Sequential(
@@ -47,17 +59,7 @@ class LeNet5(Module):
         )
 
     def forward(self, x):
-        size = tuple(x.shape[-2:])
-        if len(x.shape) != 4 or size not in ((32, 32), (28, 28)):
-            raise ValueError("LeNet5: expected input (N, C, 32, 32) or (N, C, 28, 28), got "
-                             f"shape {tuple(x.shape)}")
-        convs = iter(self.features)
-        c1 = next(convs)
-        # 28x28 (MNIST): pad 2 in C1 itself, so the same weights serve both sizes
-        x = c1(x) if size == (32, 32) else F.conv2d(x, c1.weight, c1.bias, padding=2)
-        for layer in convs:
-            x = layer(x)
-        return self.classifier(F.flatten(x, 1))
+        return self.classifier(F.flatten(self.features(x), 1))
 
 
 def lenet5(num_classes: int = 10, *, in_channels: int = 1, classic: bool = False) -> LeNet5:
