@@ -26,6 +26,7 @@ from fastdl.autograd import Tensor, enable_grad, is_grad_enabled, no_grad  # noq
 from fastdl.random import Generator, manual_seed  # noqa: E402
 from fastdl import data, nn, optim  # noqa: E402
 from fastdl import linear_model  # noqa: E402
+from fastdl import models  # noqa: E402
 
 from fastdl._checks import DTypeError  # noqa: E402
 
@@ -71,6 +72,7 @@ __all__ = [
     "is_grad_enabled",
     "linear_model",
     "manual_seed",
+    "models",
     "nn",
     "no_grad",
     "ops",

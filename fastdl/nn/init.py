@@ -24,8 +24,8 @@ import numpy as np
 from fastdl.autograd import Tensor
 from fastdl.random import numpy_rng
 
-__all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
-           "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
+__all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "zeros_",
+           "ones_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
 
 
 def _array(fn: str, tensor) -> np.ndarray:
@@ -81,8 +81,12 @@ def _fans(fn: str, arr: np.ndarray):
 def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
     """Fill with U(a, b)."""
     arr = _float_array("uniform_", tensor)
-    u = numpy_rng(generator).random(arr.shape, dtype=arr.dtype)
-    np.multiply(u, b - a, out=arr)
+    rng = numpy_rng(generator)
+    if arr.flags.c_contiguous:  # draw in place: the same numbers, no temporary
+        rng.random(dtype=arr.dtype, out=arr)
+        arr *= b - a
+    else:
+        np.multiply(rng.random(arr.shape, dtype=arr.dtype), b - a, out=arr)
     arr += a
     return tensor
 
@@ -90,9 +94,55 @@ def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
 def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
     """Fill with N(mean, std^2)."""
     arr = _float_array("normal_", tensor)
-    z = numpy_rng(generator).standard_normal(arr.shape, dtype=arr.dtype)
-    np.multiply(z, std, out=arr)
+    rng = numpy_rng(generator)
+    if arr.flags.c_contiguous:  # draw in place: the same numbers, no temporary
+        rng.standard_normal(dtype=arr.dtype, out=arr)
+        arr *= std
+    else:
+        np.multiply(rng.standard_normal(arr.shape, dtype=arr.dtype), std, out=arr)
     arr += mean
+    return tensor
+
+
+def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  generator=None):
+    """Fill with N(mean, std^2) truncated to [a, b] (``a`` and ``b`` are absolute
+    bounds, as torch's).
+
+    Draws by rejection: normals outside [a, b] are redrawn, or, for a narrow interval
+    that holds little of the normal's mass, uniforms on [a, b] are accepted with
+    probability exp(-(z^2 - z0^2) / 2) (z0 the standardised point of [a, b] nearest the
+    mean). An interval so far in a tail that neither accepts one draw in a thousand is
+    a ValueError.
+    """
+    arr = _float_array("trunc_normal_", tensor)
+    if not std > 0 or not a < b:
+        raise ValueError(f"trunc_normal_: need std > 0 and a < b, got std={std}, a={a}, b={b}")
+    rng = numpy_rng(generator)
+    lo, hi = (a - mean) / std, (b - mean) / std
+    mass = 0.5 * (math.erf(hi / math.sqrt(2)) - math.erf(lo / math.sqrt(2)))
+    z0 = min(max(0.0, lo), hi)
+    width = hi - lo
+    uniform_rate = 0.0 if math.isinf(width) else \
+        mass / (width * math.exp(-0.5 * z0 * z0) / math.sqrt(2 * math.pi))
+    if max(mass, uniform_rate) < 1e-3:
+        raise ValueError(f"trunc_normal_: [a, b] = [{a}, {b}] holds too little of "
+                         f"N({mean}, {std}^2) to sample by rejection")
+    out = np.empty(arr.size, dtype=arr.dtype)
+    todo = np.arange(arr.size)
+    while todo.size:
+        if mass >= uniform_rate:
+            z = rng.standard_normal(todo.size, dtype=arr.dtype)
+            ok = (z >= lo) & (z <= hi)
+        else:
+            z = rng.uniform(lo, hi, todo.size)
+            ok = rng.random(todo.size) < np.exp(-0.5 * (z * z - z0 * z0))
+        out[todo[ok]] = z[ok]
+        todo = todo[~ok]
+    out *= std
+    out += mean
+    np.clip(out, a, b, out=out)  # as torch: the scaling may round just past a bound
+    arr[...] = out.reshape(arr.shape)
     return tensor
 
 
