@@ -43,8 +43,8 @@ def _number(kind, minimum, strict=False):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}"
-                                             f", got {text!r}") from None
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if value < minimum or (strict and value == minimum) or value != value:
             raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum}, "
                                              f"got {text}")
@@ -318,7 +318,7 @@ def _cmd_train(args) -> int:
     history = fit(model, optimizer, train_loader, test_loader, epochs=epochs,
                   scheduler=scheduler, checkpoint=ckpt, callbacks=callbacks,
                   progress=show_bar, resume=ckpt if args.resume else None,
-                  extra={"config": config, "argv": sys.argv[1:]})
+                  extra={"config": config})
     elapsed = time.perf_counter() - t0
     history.to_json(os.path.join(out_dir, "history.json"))
     if history.interrupted:

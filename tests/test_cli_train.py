@@ -110,6 +110,23 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert load_checkpoint(run / "checkpoint.npz")["epoch"] == done + 1
 
 
+def test_train_on_mnist_files(tmp_path, capsys, monkeypatch):
+    # tiny IDX files in MNIST's layout (random images): the --data path end to end
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 96), ("t10k", 32)):
+        for kind, shape in (("images-idx3", (n, 28, 28)), ("labels-idx1", (n,))):
+            a = rng.integers(0, 256 if kind[0] == "i" else 10, size=shape, dtype=np.uint8)
+            header = bytes([0, 0, 8, a.ndim]) + b"".join(d.to_bytes(4, "big") for d in shape)
+            (tmp_path / f"{prefix}-{kind}-ubyte").write_bytes(header + a.tobytes())
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--data", f"mnist:{tmp_path}", "--epochs", "1",
+                     "--batch-size", "32", "--out", "m"]) == 0
+    out = capsys.readouterr().out
+    assert "96 training / 32 test images, 1x28x28" in out and "test accuracy" in out
+    assert load_checkpoint(tmp_path / "m" / "checkpoint.npz")["model"]["fc.weight"].shape == \
+        (10, 32 * 14 * 14)
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--epochs", "0"], "--epochs"),
     (["--epochs", "two"], "--epochs"),

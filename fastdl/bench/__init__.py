@@ -21,7 +21,8 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["resnet18_param_shapes", "OPTIMIZERS", "optimizer_cases", "time_interleaved",
-           "run_optim_bench", "format_table", "all_threads", "time_groups", "try_torch", "try_threadpoolctl", "echo"]
+           "run_optim_bench", "format_table", "all_threads", "time_groups", "try_torch",
+           "try_threadpoolctl", "echo"]
 
 
 def resnet18_param_shapes() -> list[tuple[int, ...]]:
