@@ -1,11 +1,6 @@
 import pytest
 
-import fastdl
-
-try:
-    import torch
-except ImportError:
-    torch = None
+from fastdl.bench import all_threads
 
 
 def pytest_collection_modifyitems(config, items):
@@ -20,14 +15,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def threads(request):
-    """Sets fastdl's (and torch's) thread count to the indirect parameter, then restores it."""
-    n = request.param
-    old = fastdl.get_num_threads()
-    fastdl.set_num_threads(n)
-    if torch is not None:
-        told = torch.get_num_threads()
-        torch.set_num_threads(n)
-    yield n
-    fastdl.set_num_threads(old)
-    if torch is not None:
-        torch.set_num_threads(told)
+    """The indirect parameter's thread count for fastdl, torch and NumPy's BLAS
+    (threadpoolctl) alike; the previous counts are restored after."""
+    with all_threads(request.param):
+        yield request.param

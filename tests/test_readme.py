@@ -46,3 +46,6 @@ def test_readme_examples_run_in_order():
     accuracy = float(re.search(r"digits: test accuracy ([0-9.]+)", text).group(1))
     assert accuracy >= 0.9
     assert "(128, 3, 32, 32)\nTrue\n" in text
+    # the training section: a resumed run continues the epochs and the schedule
+    assert "[1, 2, 3] [0.01, 0.0075, 0.005625]\n" in text
+    assert int(re.search(r"(\d+) of 360\n", text).group(1)) >= 340

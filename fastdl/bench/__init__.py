@@ -1,6 +1,11 @@
 """Timing comparisons behind ``fastdl bench``: native kernels vs their NumPy twins vs
 PyTorch (when importable), on the same inputs, in one process.
 
+This module holds the fused optimizer steps (``fastdl bench optim``) and the shared
+timing helpers; :mod:`fastdl.bench.batchnorm`, :mod:`fastdl.bench.gemm` and
+:mod:`fastdl.bench.pooling` the other suites. The pytest-benchmark files under
+``benchmarks/`` build their cases from these modules.
+
 Hygiene (DESIGN.md): every implementation is warmed up, the implementations are
 interleaved within each repetition, medians are reported, and the thread count is set
 for fastdl and PyTorch alike. NumPy's elementwise ufuncs are single-threaded.
@@ -8,6 +13,7 @@ for fastdl and PyTorch alike. NumPy's elementwise ufuncs are single-threaded.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -15,7 +21,8 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["resnet18_param_shapes", "OPTIMIZERS", "optimizer_cases", "time_interleaved",
-           "run_optim_bench", "format_table"]
+           "run_optim_bench", "format_table", "all_threads", "time_groups", "try_torch",
+           "try_threadpoolctl", "echo"]
 
 
 def resnet18_param_shapes() -> list[tuple[int, ...]]:
@@ -85,12 +92,51 @@ _STEP_NAME = {"sgd_nesterov": "sgd_step", "adagrad": "adagrad_step", "adadelta":
               "nadam": "nadam_step"}
 
 
-def _try_torch():
+def try_torch():
+    """The torch module, or None when it is not installed."""
     try:
         import torch
     except ImportError:
         return None
     return torch
+
+
+def echo(line: str) -> None:
+    """Print a table line at once (the suites' default output)."""
+    print(line, flush=True)
+
+
+def try_threadpoolctl():
+    """The threadpoolctl module (sets NumPy's BLAS threads), or None."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return None
+    return threadpoolctl
+
+
+@contextlib.contextmanager
+def all_threads(n: int, with_torch: bool = True):
+    """``n`` threads for fastdl, torch (when importable) and NumPy's BLAS (through
+    threadpoolctl, when installed) alike; the previous counts are restored after."""
+    import fastdl
+
+    torch = try_torch() if with_torch else None
+    threadpoolctl = try_threadpoolctl()
+    old = fastdl.get_num_threads()
+    told = torch.get_num_threads() if torch is not None else None
+    fastdl.set_num_threads(n)
+    if torch is not None:
+        torch.set_num_threads(n)
+    limits = threadpoolctl.threadpool_limits(n) if threadpoolctl is not None \
+        else contextlib.nullcontext()
+    try:
+        with limits:
+            yield n
+    finally:
+        fastdl.set_num_threads(old)
+        if torch is not None:
+            torch.set_num_threads(told)
 
 
 class _ArrayCase:
@@ -119,7 +165,7 @@ def optimizer_cases(name: str, shapes, dtype=np.float32, seed: int = 0,
     cases: dict[str, Callable[[], None]] = {}
     for impl, module in (("native", ops), ("numpy", reference)):
         cases[impl] = _ArrayCase(getattr(module, _STEP_NAME[name]), spec, params, grads)
-    torch = _try_torch() if with_torch else None
+    torch = try_torch() if with_torch else None
     if torch is not None:
         variants = [("torch", {})] + ([("torch_fused", {"fused": True})] if spec.torch_fused else [])
         for impl, extra in variants:
@@ -149,34 +195,33 @@ def time_interleaved(cases: dict[str, Callable[[], None]], repeats: int = 7,
     return {n: float(np.median(v)) for n, v in times.items()}
 
 
+def time_groups(groups, make_cases, threads, repeats: int, with_torch: bool = True):
+    """For each group key, its cases ``make_cases(key)`` timed (:func:`time_interleaved`)
+    at each thread count (:func:`all_threads`): yields ``(key, threads, medians)``. One
+    group's cases (and their arrays) are alive at a time."""
+    for key in groups:
+        cases = make_cases(key)
+        for nt in threads:
+            with all_threads(nt, with_torch):
+                med = time_interleaved(cases, repeats=repeats)
+            yield key, nt, med
+        del cases
+
+
 def run_optim_bench(optimizers=None, workloads=("resnet18", "flat"), threads=(1, 2),
                     repeats: int = 7, with_torch: bool = True, progress=None) -> list[dict]:
     """Time every optimizer step on each workload and thread count; one row each."""
-    import fastdl
-
-    torch = _try_torch() if with_torch else None
     rows = []
-    old = fastdl.get_num_threads()
-    torch_old = torch.get_num_threads() if torch is not None else None
-    try:
-        for wl in workloads:
-            shapes = workload_shapes(wl)
-            for name in optimizers or list(OPTIMIZERS):
-                cases = optimizer_cases(name, shapes, with_torch=with_torch)
-                for nt in threads:
-                    fastdl.set_num_threads(nt)
-                    if torch is not None:
-                        torch.set_num_threads(nt)
-                    med = time_interleaved(cases, repeats=repeats)
-                    row = {"optimizer": name, "workload": wl, "threads": nt, **med}
-                    rows.append(row)
-                    if progress is not None:
-                        progress(row)
-                del cases
-    finally:
-        fastdl.set_num_threads(old)
-        if torch is not None:
-            torch.set_num_threads(torch_old)
+    for wl in workloads:
+        shapes = workload_shapes(wl)
+        for name, nt, med in time_groups(
+                optimizers or list(OPTIMIZERS),
+                lambda name: optimizer_cases(name, shapes, with_torch=with_torch),
+                threads, repeats, with_torch):
+            row = {"optimizer": name, "workload": wl, "threads": nt, **med}
+            rows.append(row)
+            if progress is not None:
+                progress(row)
     return rows
 
 
