@@ -3,9 +3,6 @@ twins and PyTorch; shapes around every tile and block edge, strided operands, al
 and bias epilogues, the PackB hook, bad input, thread-count invariance, each ISA."""
 
 import itertools
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -504,11 +501,10 @@ print(fastdl.build_info()["simd"], "|", fastdl.build_info()["gemm"], "|", worst)
 
 
 @pytest.mark.parametrize("isa", ["baseline", "avx2", "avx512"])
-def test_each_isa(isa):
+def test_each_isa(isa, run_python):
     if isa not in fastdl.build_info()["isa_available"]:
         pytest.skip(f"{isa} not available on this CPU/build")
-    r = subprocess.run([sys.executable, "-c", _ISA_CHECK], capture_output=True, text=True,
-                       env={**os.environ, "FASTDL_ISA": isa}, timeout=300)
+    r = run_python(_ISA_CHECK, env={"FASTDL_ISA": isa}, timeout=300)
     assert r.returncode == 0, r.stderr
     simd, gemm, worst = (s.strip() for s in r.stdout.split("|"))
     assert simd == isa and gemm.startswith(f"fastdl packed gemm, {isa} ")
