@@ -155,7 +155,11 @@ void multiply_rect(const Plan<T>& pl, int64_t r0, int64_t r1, int64_t c0, int64_
       const bool last = kb == pl.nkb - 1;
       for (int64_t ic = r0; ic < r1; ic += pl.mc) {
         const int64_t mc = std::min(pl.mc, r1 - ic);
-        mk.pack_a(g.A, ic, mc, k0, kc, apack);
+        if (g.pack_a.fn != nullptr) {
+          g.pack_a.fn(g.pack_a.ctx, ic, mc, k0, kc, mr, apack);
+        } else {
+          mk.pack_a(g.A, ic, mc, k0, kc, apack);
+        }
         for (int64_t jr = 0; jr < nc; jr += nr) {
           const int64_t j = jc + jr;
           const int n = static_cast<int>(std::min<int64_t>(nr, nc - jr));
@@ -258,7 +262,7 @@ void gemm(const GemmArgs<T>& g) {
     return;
   }
   const MicroKernel<T>& mk = kernels().gemm<T>();
-  if (g.M <= kDotRows && g.pack_b.fn == nullptr && g.B.rs == 1) {
+  if (g.M <= kDotRows && g.pack_a.fn == nullptr && g.pack_b.fn == nullptr && g.B.rs == 1) {
     gemm_dot_rows(g, mk);
     return;
   }
