@@ -8,6 +8,8 @@
 #include <new>
 
 #include "kernels/common.h"
+#include "kernels/conv_kernel.h"
+#include "kernels/dispatch.h"
 #include "kernels/gemm.h"
 #include "kernels/threads.h"
 
@@ -80,14 +82,6 @@ inline void for_segments(const Geometry& g, int64_t j0, int64_t n, Fn&& f) {
   }
 }
 
-// The column matrices of one group, images side by side: B(k, j) with k = (c, kh, kw)
-// over the group's C/G channels and j = (img, oh, ow).
-template <typename T>
-struct Cols {
-  const Geometry* g;
-  const T* x;          // channel 0 of the group in image 0
-};
-
 // Row k of the column matrix at columns [j0, j0 + n), written to dst[t * ds].
 template <typename T>
 inline void cols_row(const Cols<T>& cc, int64_t k, int64_t j0, int64_t n, T* dst, int64_t ds) {
@@ -101,82 +95,18 @@ inline void cols_row(const Cols<T>& cc, int64_t k, int64_t j0, int64_t n, T* dst
   });
 }
 
-// gemm::PackB for B = cols (forward): panels of nr columns (output positions).
+// Adds columns [j0, j0 + n) (images side by side) of the column-matrix rows of channel
+// c (rows c*KK .. c*KK + KK - 1 of `cols`, row stride ld, column j0 at index 0) into
+// that channel's planes: x_c is channel c of image 0, images img_stride apart.
 template <typename T>
-void pack_cols(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t nr,
-               T* dst) {
-  const Cols<T>& cc = *static_cast<const Cols<T>*>(ctx);
-  for (int64_t q = 0; q * nr < nc; ++q) {
-    const int64_t n = std::min(nr, nc - q * nr);
-    T* d = dst + q * kc * nr;
-    for (int64_t k = 0; k < kc; ++k) {
-      cols_row(cc, k0 + k, j0 + q * nr, n, d + k * nr, 1);
-      for (int64_t jj = n; jj < nr; ++jj) d[k * nr + jj] = T(0);
-    }
-  }
-}
-
-// gemm::PackB for B = cols^T (the weight gradient): B(r, k) = cols(k, r), panels of nr
-// columns k, rows r = (img, oh, ow) across the images.
-template <typename T>
-void pack_cols_t(const void* ctx, int64_t r0, int64_t rc, int64_t k0, int64_t nc, int64_t nr,
-                 T* dst) {
-  const Cols<T>& cc = *static_cast<const Cols<T>*>(ctx);
-  for (int64_t q = 0; q * nr < nc; ++q) {
-    const int64_t n = std::min(nr, nc - q * nr);
-    T* d = dst + q * rc * nr;
-    for (int64_t jj = 0; jj < n; ++jj) cols_row(cc, k0 + q * nr + jj, r0, rc, d + jj, nr);
-    for (int64_t r = 0; r < rc; ++r) {
-      for (int64_t jj = n; jj < nr; ++jj) d[r * nr + jj] = T(0);
-    }
-  }
-}
-
-// grad_y of one group, images side by side: A(f, r) = gy[img, f, l] with r = (img, l).
-template <typename T>
-struct GradY {
-  const Geometry* g;
-  const T* gy;  // channel 0 of the group in image 0
-};
-
-// gemm::PackA for A = grad_y across images (the weight gradient).
-template <typename T>
-void pack_grad_y(const void* ctx, int64_t i0, int64_t mc, int64_t r0, int64_t rc, int64_t mr,
-                 T* dst) {
-  const GradY<T>& gc = *static_cast<const GradY<T>*>(ctx);
-  const Geometry& g = *gc.g;
-  const int64_t L = g.L(), img_stride = g.F * L;
-  for (int64_t p = 0; p * mr < mc; ++p) {
-    const int64_t m = std::min(mr, mc - p * mr);
-    T* d = dst + p * rc * mr;
-    for (int64_t i = 0; i < m; ++i) {
-      const T* row = gc.gy + (i0 + p * mr + i) * L;
-      // walk r in runs that stay inside one image
-      for (int64_t r = r0; r < r0 + rc;) {
-        const int64_t img = r / L, l = r % L, len = std::min(L - l, r0 + rc - r);
-        const T* s = row + img * img_stride + l;
-        T* dd = d + (r - r0) * mr + i;
-        for (int64_t t = 0; t < len; ++t) dd[t * mr] = s[t];
-        r += len;
-      }
-    }
-    for (int64_t r = 0; r < rc; ++r) {
-      for (int64_t i = m; i < mr; ++i) d[r * mr + i] = T(0);
-    }
-  }
-}
-
-// Adds columns [l0, l0 + lc) of one image's column matrix rows for channel c (rows
-// c*KK .. c*KK + KK - 1 of `cols`, row stride ld, column l0 at index 0) into the plane.
-template <typename T>
-void col2im_channel(const Geometry& g, const T* cols, int64_t ld, int64_t l0, int64_t lc,
-                    T* plane) {
+void col2im_channel(const Geometry& g, const T* cols, int64_t ld, int64_t j0, int64_t n, T* x_c,
+                    int64_t img_stride) {
   for (int64_t kh = 0; kh < g.KH; ++kh) {
     for (int64_t kw = 0; kw < g.KW; ++kw) {
       const T* row = cols + (kh * g.KW + kw) * ld;
-      for_segments(g, l0, lc, [&](int64_t t, int64_t, int64_t oh, int64_t ow, int64_t len) {
-        scatter_row(plane, g.H, g.W, oh * g.SH - g.PH + kh * g.DH, ow * g.SW - g.PW + kw * g.DW,
-                    g.SW, len, row + t);
+      for_segments(g, j0, n, [&](int64_t t, int64_t img, int64_t oh, int64_t ow, int64_t len) {
+        scatter_row(x_c + img * img_stride, g.H, g.W, oh * g.SH - g.PH + kh * g.DH,
+                    ow * g.SW - g.PW + kw * g.DW, g.SW, len, row + t);
       });
     }
   }
@@ -217,6 +147,38 @@ Buffer& grad_cols_buffer() {
 // near L2-sized; whole 64-column panels.
 constexpr int64_t kGradColsElems = int64_t{1} << 17;
 
+// fn(i0, i1) over [0, items) cut into contiguous ranges, one per thread. The callers' units
+// are computed the same way whichever range holds them.
+template <class Fn>
+void parallel_ranges(int64_t items, int64_t work, Fn&& fn) {
+  const int nt = threads_for(work, items);
+  if (nt <= 1) {
+    fn(int64_t{0}, items);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(nt)
+  {
+    const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+    fn(t * items / n, (t + 1) * items / n);
+  }
+#else
+  fn(int64_t{0}, items);
+#endif
+}
+
+// The forward's column block: its packed KC x NC block of B (192 x 512 floats, 384 KB)
+// stays in L2 while the micro-kernel sweeps it. Measured (1 thread, N = 8, 3x3): 64 x
+// 56x56 forward 11.0 ms with 512 against 12.5 ms with the GEMM's 4096, 128 x 28x28 10.0
+// against 11.2; the other layers within 2%. (Plain GEMMs keep 4096: their packing is a
+// copy.)
+constexpr int64_t kForwardNC = 512;
+
+// Few output channels per group (depthwise and the like): direct loops. A GEMM would
+// pack each column value once for only F/G multiply-adds. Measured (1 thread, N = 8,
+// 3x3): depthwise 128 x 56x56 ... (see the benchmark notes in conv.h).
+bool use_direct(const Geometry& g) { return g.G > 1 && g.Fg() <= 4; }
+
 bool is_pointwise(const Geometry& g) {
   return g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PH == 0 && g.PW == 0 &&
          g.OH == g.H && g.OW == g.W;
@@ -249,33 +211,43 @@ void col2im(const Geometry& g, const T* cols, T* x) {
   for (int64_t p = 0; p < planes; ++p) {
     T* plane = x + p * g.HW();
     std::fill(plane, plane + g.HW(), T(0));
-    col2im_channel(g, cols + p * KK * L, L, 0, L, plane);
+    col2im_channel(g, cols + p * KK * L, L, 0, L, plane, 0);
   }
 }
 
 template <typename T>
 void conv2d_forward(const Geometry& g, const T* x, const T* w, const T* b, T* y) {
+  // One GEMM per group with the images side by side as columns: y's images are groups
+  // of C's columns (GemmArgs::c_group). Per image, a small image (7x7: 49 columns) would
+  // fill its last 64-column panel badly and every call would pack the weights again.
   const int64_t Cg = g.Cg(), Fg = g.Fg(), K = Cg * g.KK(), L = g.L();
-  const bool pointwise = is_pointwise(g);
-  for (int64_t n = 0; n < g.N; ++n) {
-    for (int64_t grp = 0; grp < g.G; ++grp) {
-      const T* xg = x + (n * g.C + grp * Cg) * g.HW();
-      const Cols<T> cc{&g, xg};
-      gemm::GemmArgs<T> a;
-      a.M = Fg;
-      a.N = L;
-      a.K = K;
-      a.A = {w + grp * Fg * K, K, 1};
-      if (pointwise) {
-        a.B = {xg, L, 1};
-      } else {
-        a.pack_b = {&pack_cols<T>, &cc};
-      }
-      a.C = y + (n * g.F + grp * Fg) * L;
-      a.ldc = L;
-      a.bias_row = b != nullptr ? b + grp * Fg : nullptr;
-      gemm::gemm(a);
+  if (use_direct(g)) {
+    parallel_ranges(g.N * g.G, g.N * g.F * L * K, [&](int64_t u0, int64_t u1) {
+      kernels().conv<T>().direct_forward(g, x, w, b, y, u0, u1);
+    });
+    return;
+  }
+  for (int64_t grp = 0; grp < g.G; ++grp) {
+    const T* xg = x + grp * Cg * g.HW();
+    const Cols<T> cc{&g, xg};
+    const Planes<T> pc{xg, L, g.C * L};
+    gemm::GemmArgs<T> a;
+    a.M = Fg;
+    a.N = g.N * L;
+    a.K = K;
+    a.A = {w + grp * Fg * K, K, 1};
+    if (is_pointwise(g)) {  // cols is the input itself
+      a.pack_b = {kernels().conv<T>().pack_planes, &pc};
+    } else {
+      a.pack_b = {kernels().conv<T>().pack_cols, &cc};
     }
+    a.C = y + grp * Fg * L;
+    a.ldc = L;
+    a.c_group = L;
+    a.c_group_stride = g.F * L;
+    a.bias_row = b != nullptr ? b + grp * Fg : nullptr;
+    a.nc = kForwardNC;
+    gemm::gemm(a);
   }
 }
 
@@ -306,44 +278,101 @@ void grad_bias(const Geometry& g, const T* gy, T* gb) {
   }
 }
 
-// grad_x of image n, group grp: W_g^T @ gy_n in blocks of columns, each scattered into
-// the image's planes by col2im (threads take whole channels: no two write one plane).
+// grad_x with stride 1: the convolution of grad_y with the flipped kernel, transposed
+// per group (w_t (C, F/G, KH, KW): w_t[g*Cg + c, f, kh, kw] = w[g*Fg + f, c, KH-1-kh,
+// KW-1-kw]) and padded by DH*(KH-1) - PH before (negative: cropped): grad_x[h] = sum over
+// kh of w[kh] * grad_y[h + PH - kh*DH]. The forward's implicit im2col, no col2im.
 template <typename T>
-void grad_x_image(const Geometry& g, const T* gy, const T* w, T* gx, int64_t n, int64_t grp) {
-  const int64_t Cg = g.Cg(), Fg = g.Fg(), KK = g.KK(), K = Cg * KK, L = g.L();
-  const T* gyg = gy + (n * g.F + grp * Fg) * L;
-  T* gxg = gx + (n * g.C + grp * Cg) * g.HW();
-  gemm::GemmArgs<T> a;
-  a.K = Fg;
-  a.A = {w + grp * Fg * K, 1, K};  // W_g^T: A(k, f) = w[f, k]
-  if (is_pointwise(g)) {           // grad_x is the product itself
-    a.M = Cg;
-    a.N = L;
-    a.B = {gyg, L, 1};
-    a.C = gxg;
-    a.ldc = L;
-    gemm::gemm(a);
-    return;
+void grad_x_transposed(const Geometry& g, const T* gy, const T* w, T* gx) {
+  const int64_t Cg = g.Cg(), Fg = g.Fg(), KK = g.KK();
+  T* wt = static_cast<T*>(grad_cols_buffer().get(sizeof(T) * size_t(g.C * Fg * KK)));
+  for (int64_t grp = 0; grp < g.G; ++grp) {
+    for (int64_t c = 0; c < Cg; ++c) {
+      for (int64_t f = 0; f < Fg; ++f) {
+        const T* src = w + ((grp * Fg + f) * Cg + c) * KK;
+        T* dst = wt + ((grp * Cg + c) * Fg + f) * KK;
+        for (int64_t k = 0; k < KK; ++k) dst[k] = src[KK - 1 - k];
+      }
+    }
   }
-  const int64_t lc_max = std::min(L, std::max<int64_t>(64, kGradColsElems / K / 64 * 64));
+  Geometry t;
+  t.N = g.N;
+  t.C = g.F;
+  t.H = g.OH;
+  t.W = g.OW;
+  t.F = g.C;
+  t.G = g.G;
+  t.KH = g.KH;
+  t.KW = g.KW;
+  t.DH = g.DH;
+  t.DW = g.DW;
+  t.PH = g.DH * (g.KH - 1) - g.PH;
+  t.PW = g.DW * (g.KW - 1) - g.PW;
+  t.OH = g.H;
+  t.OW = g.W;
+  conv2d_forward(t, gy, wt, static_cast<const T*>(nullptr), gx);
+}
+
+// grad_x with stride > 1: grad_cols = W_g^T @ grad_y_g, a few hundred columns (images
+// side by side) at a time into a per-thread buffer, each block added into grad_x by
+// col2im (threads take whole channels: no two write one plane).
+template <typename T>
+void grad_x_col2im(const Geometry& g, const T* gy, const T* w, T* gx) {
+  const int64_t Cg = g.Cg(), Fg = g.Fg(), KK = g.KK(), K = Cg * KK, L = g.L();
+  const int64_t total = g.N * L;
+  const int64_t lc_max = std::min(total, std::max<int64_t>(64, kGradColsElems / K / 64 * 64));
   T* buf = static_cast<T*>(grad_cols_buffer().get(sizeof(T) * size_t(K * lc_max)));
-  for (int64_t l0 = 0; l0 < L; l0 += lc_max) {
-    const int64_t lc = std::min(lc_max, L - l0);
-    a.M = K;
-    a.N = lc;
-    a.B = {gyg + l0, L, 1};
-    a.C = buf;
-    a.ldc = lc;
-    gemm::gemm(a);
-    const int nt = threads_for(K * lc, Cg);
+  {
+    const int64_t planes = g.N * g.C;
+    const int nt = threads_for(planes * g.HW(), planes);
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
 #endif
-    for (int64_t c = 0; c < Cg; ++c) {
-      T* plane = gxg + c * g.HW();
-      if (l0 == 0) std::fill(plane, plane + g.HW(), T(0));
-      col2im_channel(g, buf + c * KK * lc, lc, l0, lc, plane);
+    for (int64_t p = 0; p < planes; ++p) std::fill(gx + p * g.HW(), gx + (p + 1) * g.HW(), T(0));
+  }
+  for (int64_t grp = 0; grp < g.G; ++grp) {
+    for (int64_t j0 = 0; j0 < total; j0 += lc_max) {
+      const int64_t lc = std::min(lc_max, total - j0);
+      const Planes<T> pc{gy + grp * Fg * L, L, g.F * L, j0};
+      gemm::GemmArgs<T> a;
+      a.M = K;
+      a.N = lc;
+      a.K = Fg;
+      a.A = {w + grp * Fg * K, 1, K};  // W_g^T: A(k, f) = w[f, k]
+      a.pack_b = {kernels().conv<T>().pack_planes, &pc};
+      a.C = buf;
+      a.ldc = lc;
+      gemm::gemm(a);
+      const int nt = threads_for(K * lc, Cg);
+      T* gxg = gx + grp * Cg * g.HW();
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
+      for (int64_t c = 0; c < Cg; ++c) {
+        col2im_channel(g, buf + c * KK * lc, lc, j0, lc, gxg + c * g.HW(), g.C * g.HW());
+      }
     }
+  }
+}
+
+// grad_w_g (F/G, K) = sum over images of gy_g (F/G, L) @ cols_g^T (L, K), per group one
+// GEMM whose reduction runs over all N*L positions (in the GEMM's fixed KC blocks, in
+// order: no thread count changes the sum).
+template <typename T>
+void grad_weight_gemm(const Geometry& g, const T* gy, const T* x, T* gw) {
+  const int64_t Cg = g.Cg(), Fg = g.Fg(), K = Cg * g.KK(), L = g.L();
+  for (int64_t grp = 0; grp < g.G; ++grp) {
+    const Cols<T> cc{&g, x + grp * Cg * g.HW()};
+    const GradY<T> gc{&g, gy + grp * Fg * L};
+    gemm::GemmArgs<T> a;
+    a.M = Fg;
+    a.N = K;
+    a.K = g.N * L;
+    a.pack_a = {kernels().conv<T>().pack_grad_y, &gc};
+    a.pack_b = {kernels().conv<T>().pack_cols_t, &cc};
+    a.C = gw + grp * Fg * K;
+    a.ldc = K;
+    gemm::gemm(a);
   }
 }
 
@@ -352,27 +381,27 @@ void grad_x_image(const Geometry& g, const T* gy, const T* w, T* gx, int64_t n, 
 template <typename T>
 void conv2d_backward(const Geometry& g, const T* gy, const T* x, const T* w, T* gx, T* gw,
                      T* gb) {
-  const int64_t Cg = g.Cg(), Fg = g.Fg(), K = Cg * g.KK(), L = g.L();
+  const int64_t K = g.Cg() * g.KK(), L = g.L();
   if (gb != nullptr) grad_bias(g, gy, gb);
-  for (int64_t grp = 0; grp < g.G; ++grp) {
-    // grad_w_g (F/G, K) = sum over images of gy_g (F/G, L) @ cols_g^T (L, K): one GEMM
-    // whose reduction runs over all N*L positions in fixed KC blocks
-    const Cols<T> cc{&g, x + grp * Cg * g.HW()};
-    const GradY<T> gc{&g, gy + grp * Fg * L};
-    gemm::GemmArgs<T> a;
-    a.M = Fg;
-    a.N = K;
-    a.K = g.N * L;
-    a.pack_a = {&pack_grad_y<T>, &gc};
-    a.pack_b = {&pack_cols_t<T>, &cc};
-    a.C = gw + grp * Fg * K;
-    a.ldc = K;
-    gemm::gemm(a);
+  const ConvLoops<T>& loops = kernels().conv<T>();
+  if (use_direct(g)) {
+    parallel_ranges(g.G, g.N * g.F * L * K, [&](int64_t u0, int64_t u1) {
+      loops.direct_grad_w(g, gy, x, gw, u0, u1);
+    });
+  } else {
+    grad_weight_gemm(g, gy, x, gw);
   }
-  for (int64_t n = 0; n < g.N; ++n) {
-    for (int64_t grp = 0; grp < g.G; ++grp) grad_x_image(g, gy, w, gx, n, grp);
+  if (g.SH == 1 && g.SW == 1) {  // a convolution of grad_y (GEMM or direct)
+    grad_x_transposed(g, gy, w, gx);
+  } else if (use_direct(g)) {
+    parallel_ranges(g.N * g.C, g.N * g.F * L * K, [&](int64_t p0, int64_t p1) {
+      loops.direct_grad_x(g, gy, w, gx, p0, p1);
+    });
+  } else {
+    grad_x_col2im(g, gy, w, gx);
   }
 }
+
 
 #define FASTDL_CONV_INSTANTIATE(T)                                                       \
   template void im2col<T>(const Geometry&, const T*, T*);                                \

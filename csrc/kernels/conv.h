@@ -1,17 +1,22 @@
 // 2-D convolution (NCHW, torch's F.conv2d) by implicit im2col on the packed GEMM, its
 // gradients, and im2col / col2im themselves (F.unfold / F.fold).
 //
-// Forward, per image and group: y_n (F/G, OH*OW) = W_g (F/G, C/G*KH*KW) @ cols_n + bias,
-// where cols_n is never stored: a custom B packer (gemm::PackB) writes the GEMM's packed
-// panels straight from the padded, strided, dilated input, and the bias is added in the
-// GEMM's epilogue. A 1x1, stride-1, unpadded convolution is a plain GEMM on the input.
-// Backward: grad_weight = grad_y @ cols^T as one GEMM per group whose reduction runs
-// over all N*OH*OW output positions (both operands packed from the images); grad_x =
-// W^T @ grad_y per image, a few hundred columns at a time into a per-thread buffer,
-// scattered back with col2im; grad_bias = sums in double.
+// Forward, per group, one GEMM with the images side by side as columns:
+// y (F/G, N*OH*OW) = W_g (F/G, C/G*KH*KW) @ cols + bias, where cols is never stored: a
+// custom B packer (conv_kernel.h, isa/conv_isa.cpp) writes the GEMM's packed panels
+// straight from the padded, strided, dilated input, the bias is added in the GEMM's
+// epilogue, and y's images are groups of C's columns (GemmArgs::c_group). A 1x1,
+// stride-1, unpadded convolution packs the input planes as they are (no im2col).
+// Backward: grad_weight = grad_y @ cols^T, per group one GEMM whose reduction runs over
+// all N*OH*OW positions (both operands packed from the images); grad_x, with stride 1,
+// is the convolution of grad_y with the flipped, transposed kernel (the forward again),
+// and with a larger stride W^T @ grad_y, a few hundred columns at a time into a
+// per-thread buffer, added back by col2im; grad_bias = sums in double. Convolutions with
+// at most 4 output channels per group (depthwise and the like) run direct loops.
 //
-// Extra memory: the GEMM's per-thread panels plus, for grad_x, one (C/G*KH*KW, <= 512
-// columns) buffer per calling thread; nothing grows with the batch.
+// Extra memory: the GEMM's per-thread panels plus one per-thread buffer (the flipped
+// weights, or C/G*KH*KW x <= 512 columns of grad_cols, or a group's zero-padded input
+// planes for the direct loops); nothing grows with the batch.
 //
 // Arrays are C-contiguous; the caller has validated the geometry. Every result is
 // bitwise identical for any thread count (no reduction is ever split between threads).

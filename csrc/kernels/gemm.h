@@ -82,6 +82,16 @@ struct GemmArgs {
   PackB<T> pack_b;      // a custom packer of B (implicit im2col); see PackB
   T* C = nullptr;       // M x N, row-major
   int64_t ldc = 0;
+  // C's columns in groups (a batch of NCHW images side by side: group q is image q's
+  // (channels, positions) matrix): with c_group > 0, C(i, j) lives at
+  // C[(j / c_group) * c_group_stride + i * ldc + j % c_group]. Tiles that straddle two
+  // groups go through a buffer, with the same arithmetic.
+  int64_t c_group = 0;
+  int64_t c_group_stride = 0;
+  // The column block NC (rounded to whole NR panels); 0: the micro-kernel's. A custom
+  // packer that is slow to write its panels may want the packed KC x NC block of B to
+  // stay in L2.
+  int64_t nc = 0;
   const T* bias_row = nullptr;  // M values: C(i, j) += bias_row[i]  (conv: per channel)
   const T* bias_col = nullptr;  // N values: C(i, j) += bias_col[j]  (linear: per output)
 };
