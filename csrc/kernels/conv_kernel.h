@@ -66,6 +66,9 @@ struct ConvLoops {
   // grad_weight of the groups [u0, u1), each a sum over the batch (images in order).
   void (*direct_grad_w)(const Geometry& g, const T* gy, const T* x, T* gw, int64_t u0,
                         int64_t u1) = nullptr;
+
+  // The sum of n values, in double (grad_bias).
+  double (*sum)(const T* p, int64_t n) = nullptr;
 };
 
 }  // namespace fastdl::conv

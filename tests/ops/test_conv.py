@@ -106,6 +106,11 @@ CASES = [
     ((1, 5, 4, 3), (3, 5, 3, 3), 1, 4, 1, 1),              # padding wider than the kernel
     ((1, 13, 11, 11), (37, 13, 3, 3), 1, 1, 1, 1),         # K = 117, F = 37: no tile fits
     ((2, 8, 6, 70), (7, 8, 2, 3), 1, 1, 1, 1),             # rows wider than a panel
+    # groups with more than 4 outputs each run one GEMM per group, fewer direct loops
+    ((2, 6, 9, 10), (10, 3, 3, 3), 1, 1, 1, 2),            # GEMM per group
+    ((2, 6, 9, 10), (18, 2, 3, 3), 2, 1, 1, 3),            # GEMM per group, col2im
+    ((1, 6, 11, 13), (6, 2, 3, 3), 3, 1, 2, 3),            # direct, stride 3, dilation 2
+    ((2, 4, 13, 40), (8, 2, 3, 5), (2, 1), (1, 2), 1, 2),  # direct, blocks and edges
 ]
 
 
