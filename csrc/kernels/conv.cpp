@@ -305,45 +305,54 @@ void grad_x_transposed(const Geometry& g, const T* gy, const T* w, T* gx) {
   conv2d_forward(t, gy, wt, static_cast<const T*>(nullptr), gx);
 }
 
-// grad_x with stride > 1: grad_cols = W_g^T @ grad_y_g, a few hundred columns (images
-// side by side) at a time into a per-thread buffer, each block added into grad_x by
-// col2im (threads take whole channels: no two write one plane).
+// grad_x with stride > 1: per image and group, grad_cols = W_g^T @ grad_y_g a few hundred
+// columns at a time into a per-thread buffer, each block added into grad_x by col2im. The
+// blocks never cross an image, so an image's arithmetic is the same whoever runs it: with
+// at least as many images as threads, each thread takes whole images (one parallel
+// region; with a GEMM and a col2im region per block, a thread that the OS descheduled
+// stalled every block: a strided 1x1 backward took 224 ms instead of 10 beside a busy
+// neighbour process), otherwise the threads share each block (GEMM, then col2im with
+// whole channels per thread).
 template <typename T>
 void grad_x_col2im(const Geometry& g, const T* gy, const T* w, T* gx) {
   const int64_t Cg = g.Cg(), Fg = g.Fg(), KK = g.KK(), K = Cg * KK, L = g.L();
-  const int64_t total = g.N * L;
-  const int64_t lc_max = std::min(total, std::max<int64_t>(64, kGradColsElems / K / 64 * 64));
-  T* buf = static_cast<T*>(grad_cols_buffer().get(sizeof(T) * size_t(K * lc_max)));
-  {
-    const int64_t planes = g.N * g.C;
-    const int nt = threads_for(planes * g.HW(), planes);
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-#endif
-    for (int64_t p = 0; p < planes; ++p) std::fill(gx + p * g.HW(), gx + (p + 1) * g.HW(), T(0));
-  }
-  for (int64_t grp = 0; grp < g.G; ++grp) {
-    for (int64_t j0 = 0; j0 < total; j0 += lc_max) {
-      const int64_t lc = std::min(lc_max, total - j0);
-      const Planes<T> pc{gy + grp * Fg * L, L, g.F * L, j0};
-      gemm::GemmArgs<T> a;
-      a.M = K;
-      a.N = lc;
-      a.K = Fg;
-      a.A = {w + grp * Fg * K, 1, K};  // W_g^T: A(k, f) = w[f, k]
-      a.pack_b = {kernels().conv<T>().pack_planes, &pc};
-      a.C = buf;
-      a.ldc = lc;
-      gemm::gemm(a);
-      const int nt = threads_for(K * lc, Cg);
-      T* gxg = gx + grp * Cg * g.HW();
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-#endif
-      for (int64_t c = 0; c < Cg; ++c) {
-        col2im_channel(g, buf + c * KK * lc, lc, j0, lc, gxg + c * g.HW(), g.C * g.HW());
+  const int64_t lc_max = std::min(L, std::max<int64_t>(64, kGradColsElems / K / 64 * 64));
+  auto image = [&](int64_t n, bool alone) {
+    T* buf = static_cast<T*>(grad_cols_buffer().get(sizeof(T) * size_t(K * lc_max)));
+    std::fill(gx + n * g.C * g.HW(), gx + (n + 1) * g.C * g.HW(), T(0));
+    for (int64_t grp = 0; grp < g.G; ++grp) {
+      T* gxg = gx + (n * g.C + grp * Cg) * g.HW();
+      for (int64_t l0 = 0; l0 < L; l0 += lc_max) {
+        const int64_t lc = std::min(lc_max, L - l0);
+        gemm::GemmArgs<T> a;
+        a.M = K;
+        a.N = lc;
+        a.K = Fg;
+        a.A = {w + grp * Fg * K, 1, K};  // W_g^T: A(k, f) = w[f, k]
+        a.B = {gy + (n * g.F + grp * Fg) * L + l0, L, 1};
+        a.C = buf;
+        a.ldc = lc;
+        a.max_threads = alone ? 1 : 0;
+        gemm::gemm(a);
+        auto channels = [&](int64_t c0, int64_t c1) {
+          for (int64_t c = c0; c < c1; ++c) {
+            col2im_channel(g, buf + c * KK * lc, lc, l0, lc, gxg + c * g.HW(), 0);
+          }
+        };
+        if (alone) {
+          channels(0, Cg);
+        } else {
+          parallel_ranges(Cg, K * lc, channels);
+        }
       }
     }
+  };
+  if (g.N >= num_threads()) {
+    parallel_ranges(g.N, g.N * g.F * L * K, [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n) image(n, true);
+    });
+  } else {
+    for (int64_t n = 0; n < g.N; ++n) image(n, false);
   }
 }
 

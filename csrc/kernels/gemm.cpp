@@ -279,7 +279,9 @@ void gemm_dot_rows(const GemmArgs<T>& g0, const MicroKernel<T>& mk) {
   }
   const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
   const int nt = static_cast<int>(
-      std::max<double>(1, std::min<double>({double(num_threads()), double(g.N), flops / kMinFlopsPerThread})));
+      std::max<double>(1, std::min<double>({double(g.max_threads > 0 ? std::min(g.max_threads, num_threads())
+                                                                      : num_threads()),
+                                            double(g.N), flops / kMinFlopsPerThread})));
   if (nt <= 1) {
     mk.dot_rows(g, 0, g.N);
     return;
@@ -318,7 +320,7 @@ void gemm(const GemmArgs<T>& g) {
   const int64_t kc_max = ceil_div(g.K, pl.nkb);
 
   const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
-  int nt = num_threads();
+  int nt = g.max_threads > 0 ? std::min(g.max_threads, num_threads()) : num_threads();
   nt = static_cast<int>(std::max<double>(1, std::min<double>(nt, flops / kMinFlopsPerThread)));
   pl.grid = choose_grid(nt, g.M, g.N, g.K, mk.mr, mk.nr, pl.nc);
   nt = pl.grid.tm * pl.grid.tn;

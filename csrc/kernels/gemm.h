@@ -92,6 +92,9 @@ struct GemmArgs {
   // packer that is slow to write its panels may want the packed KC x NC block of B to
   // stay in L2.
   int64_t nc = 0;
+  // At most this many threads (0: fastdl::num_threads()); 1 from inside a caller's own
+  // parallel region, whose threads each run their own products.
+  int max_threads = 0;
   const T* bias_row = nullptr;  // M values: C(i, j) += bias_row[i]  (conv: per channel)
   const T* bias_col = nullptr;  // N values: C(i, j) += bias_col[j]  (linear: per output)
 };
