@@ -168,10 +168,11 @@ void parallel_ranges(int64_t items, int64_t work, Fn&& fn) {
 }
 
 // The forward's column block: its packed KC x NC block of B (192 x 512 floats, 384 KB)
-// stays in L2 while the micro-kernel sweeps it. Measured (1 thread, N = 8, 3x3): 64 x
-// 56x56 forward 11.0 ms with 512 against 12.5 ms with the GEMM's 4096, 128 x 28x28 10.0
-// against 11.2; the other layers within 2%. (Plain GEMMs keep 4096: their packing is a
-// copy.)
+// stays in L2 while the micro-kernel sweeps it. Measured (1 thread, N = 8, 3x3): with
+// the packer reading panel by panel, 64 x 56x56 took 11.0 ms with 512 and 12.5 ms with
+// the GEMM's 4096; packing row by row (isa/conv_isa.cpp) the difference is down to 2-3%
+// (9.3 against 9.6 ms), still in 512's favour. (Plain GEMMs keep 4096: their packing is
+// a copy.)
 constexpr int64_t kForwardNC = 512;
 
 // Few output channels per group (depthwise and the like): direct loops. A GEMM packs each

@@ -38,27 +38,32 @@ using conv::Geometry;
 using conv::GradY;
 using conv::Planes;
 
-// A run of consecutive columns inside one output row of one image.
+// A run of consecutive columns inside one output row of one image (and one panel).
 struct Segment {
   int64_t t;       // its first column, counted from the start of the range
+  int64_t dst;     // where that column goes in the destination row(s)
   int64_t len;
   int64_t base;    // the image's offset in the input
   int64_t ih, iw;  // the input position its first column reads at kernel offset (0, 0)
 };
 
-// Columns at most per call of segments(): the panels (nr <= 64) and the K blocks of the
-// weight gradient's rows (KC <= 256) are cut into pieces of this many.
-constexpr int64_t kMaxRun = 256;
+// Columns at most per call of segments(): pack_cols cuts its column blocks (NC, in whole
+// panels) and pack_cols_t its K blocks of rows into pieces of this many.
+constexpr int64_t kMaxRun = 512;
 
-// The segments of the columns [j0, j0 + n) (n <= kMaxRun); returns their number.
-int64_t segments(const Geometry& g, int64_t img_stride, int64_t j0, int64_t n, Segment* out) {
+// The segments of the columns [j0, j0 + n) (n <= kMaxRun); returns their number. The
+// destination is cut into panels of `split` columns, `panel` apart: column t of the range
+// goes to (t / split) * panel + t % split, and no segment crosses a panel.
+int64_t segments(const Geometry& g, int64_t img_stride, int64_t j0, int64_t n, int64_t split,
+                 int64_t panel, Segment* out) {
   const int64_t L = g.L();
   int64_t img = j0 / L, l = j0 % L;
   int64_t oh = l / g.OW, ow = l % g.OW;
   int64_t ns = 0;
   for (int64_t t = 0; t < n;) {
-    const int64_t len = std::min(g.OW - ow, n - t);
-    out[ns++] = {t, len, img * img_stride, oh * g.SH - g.PH, ow * g.SW - g.PW};
+    const int64_t len = std::min({g.OW - ow, n - t, split - t % split});
+    out[ns++] = {t, (t / split) * panel + t % split, len, img * img_stride, oh * g.SH - g.PH,
+                 ow * g.SW - g.PW};
     t += len;
     ow += len;
     if (ow == g.OW) {
@@ -151,9 +156,10 @@ struct KernelIndex {
 template <typename T>
 class PlainRows {
  public:
-  void plan(const Geometry& g, int64_t img_stride, int64_t j0, int64_t n) {
+  void plan(const Geometry& g, int64_t img_stride, int64_t j0, int64_t n, int64_t split,
+            int64_t panel) {
     g_ = &g;
-    ns_ = segments(g, img_stride, j0, n, segs_);
+    ns_ = segments(g, img_stride, j0, n, split, panel, segs_);
   }
   // Row k into dst (n contiguous values); x_c: channel c of image 0.
   void row(const T* x_c, const KernelIndex& ki, T* dst) const {
@@ -163,9 +169,9 @@ class PlainRows {
       const Segment& sg = segs_[s];
       const int64_t ih = sg.ih + dh;
       if (ih < 0 || ih >= g.H) {
-        std::fill(dst + sg.t, dst + sg.t + sg.len, T(0));
+        std::fill(dst + sg.dst, dst + sg.dst + sg.len, T(0));
       } else {
-        copy_segment_scalar(x_c + sg.base + ih * g.W, sg.iw + dw, g.SW, g.W, sg.len, dst + sg.t);
+        copy_segment_scalar(x_c + sg.base + ih * g.W, sg.iw + dw, g.SW, g.W, sg.len, dst + sg.dst);
       }
     }
   }
@@ -186,19 +192,20 @@ class PlainRows {
 template <typename T>
 class SimdRows {
  public:
-  void plan(const Geometry& g, int64_t img_stride, int64_t j0, int64_t n) {
+  void plan(const Geometry& g, int64_t img_stride, int64_t j0, int64_t n, int64_t split,
+            int64_t panel) {
     using S = Simd<T>;
     constexpr int64_t L = S::L;
     if (g.SW > 2) {  // rare: the plain rows
       plain_ = true;
-      plain_rows_.plan(g, img_stride, j0, n);
+      plain_rows_.plan(g, img_stride, j0, n, split, panel);
       return;
     }
     plain_ = false;
     stride2_ = g.SW == 2;
     kw_ = g.KW;
-    Segment segs[kMaxRun];
-    const int64_t ns = segments(g, img_stride, j0, n, segs);
+    const int64_t ns = segments(g, img_stride, j0, n, split, panel, segs_);
+    const Segment* segs = segs_;
     ops_.clear();
     begin_.clear();
     for (int64_t kh = 0; kh < g.KH; ++kh) {
@@ -220,7 +227,7 @@ class SimdRows {
             }
             load &= lanes(-p, g.W - p);
             if (!inside) load = 0;
-            ops_.push_back({inside ? row + p : 0, sg.t + t, load, store});
+            ops_.push_back({inside ? row + p : 0, sg.dst + t, load, store});
           }
         }
       }
@@ -255,6 +262,7 @@ class SimdRows {
     int64_t dst;  // offset in the row
     uint64_t load, store;
   };
+  Segment segs_[kMaxRun];
   std::vector<Op> ops_;
   std::vector<int64_t> begin_;  // the copies of kernel offset kk: [begin_[kk], begin_[kk + 1])
   bool plain_ = false, stride2_ = false;
@@ -277,20 +285,27 @@ Rows<T>& rows_of_thread() {
   return r;
 }
 
+// Row by row over a piece of whole panels (each row k of the column matrix written into
+// every panel before the next): the input is then read along its rows, which the
+// hardware prefetcher follows; panel by panel, each row of 64 columns jumped to another
+// channel and the loads waited on the memory (~0.18 ns per packed value against ~0.1).
 template <typename T>
 void pack_cols(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t nr,
                T* dst) {
   const Cols<T>& cc = *static_cast<const Cols<T>*>(ctx);
   const Geometry& g = *cc.g;
   Rows<T>& rows = rows_of_thread<T>();
-  for (int64_t q = 0; q * nr < nc; ++q) {
-    const int64_t n = std::min(nr, nc - q * nr);
-    rows.plan(g, g.C * g.HW(), j0 + q * nr, n);
-    T* d = dst + q * kc * nr;
+  const int64_t piece = std::max(nr, kMaxRun / nr * nr);
+  for (int64_t p0 = 0; p0 < nc; p0 += piece) {
+    const int64_t pn = std::min(piece, nc - p0);
+    rows.plan(g, g.C * g.HW(), j0 + p0, pn, nr, kc * nr);
+    T* d = dst + (p0 / nr) * kc * nr;
+    const int64_t tail = pn % nr;  // columns of a last, partial panel
+    T* dt = d + (pn / nr) * kc * nr;
     KernelIndex ki(g, k0);
     for (int64_t k = 0; k < kc; ++k, ki.next(g)) {
       rows.row(cc.x + ki.c * g.HW(), ki, d + k * nr);
-      std::fill(d + k * nr + n, d + (k + 1) * nr, T(0));
+      if (tail > 0) std::fill(dt + k * nr + tail, dt + (k + 1) * nr, T(0));
     }
   }
 }
@@ -343,7 +358,7 @@ void pack_cols_t(const void* ctx, int64_t r0, int64_t rc, int64_t k0, int64_t nc
   for (int64_t p0 = 0; p0 < rc; p0 += kMaxRun) {
     const int64_t pn = std::min(kMaxRun, rc - p0);
     const int64_t ld = (pn + B - 1) / B * B;
-    plan.plan(g, g.C * g.HW(), r0 + p0, pn);
+    plan.plan(g, g.C * g.HW(), r0 + p0, pn, kMaxRun, 0);
     for (int64_t q = 0; q * nr < nc; ++q) {
       const int64_t n = std::min(nr, nc - q * nr);
       T* d = dst + q * rc * nr + p0 * nr;
