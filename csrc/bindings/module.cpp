@@ -11,6 +11,7 @@ void register_runtime(py::module_& m);
 void register_optim(py::module_& m);
 void register_batchnorm(py::module_& m);
 void register_linear(py::module_& m);
+void register_conv(py::module_& m);
 }  // namespace fastdl::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -22,4 +23,5 @@ PYBIND11_MODULE(_core, m) {
   fastdl::bind::register_optim(m);
   fastdl::bind::register_batchnorm(m);
   fastdl::bind::register_linear(m);
+  fastdl::bind::register_conv(m);
 }

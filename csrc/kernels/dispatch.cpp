@@ -32,6 +32,7 @@ KernelTable make_table(const std::string& isa) {
     avx512::fill_optim(t);
     avx512::fill_batchnorm(t);
     avx512::fill_gemm(t);
+    avx512::fill_conv(t);
     return t;
   }
   if (isa == "avx2") {
@@ -39,6 +40,7 @@ KernelTable make_table(const std::string& isa) {
     avx2::fill_optim(t);
     avx2::fill_batchnorm(t);
     avx2::fill_gemm(t);
+    avx2::fill_conv(t);
     return t;
   }
 #endif
@@ -47,6 +49,7 @@ KernelTable make_table(const std::string& isa) {
   baseline::fill_optim(t);
   baseline::fill_batchnorm(t);
   baseline::fill_gemm(t);
+  baseline::fill_conv(t);
   return t;
 }
 

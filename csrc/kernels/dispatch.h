@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/batchnorm.h"
+#include "kernels/conv_kernel.h"
 #include "kernels/gemm_kernel.h"
 #include "kernels/optim.h"
 
@@ -31,7 +32,8 @@ struct KernelTable {
   bn::BatchNormLoops<double> batchnorm_f64;
   gemm::MicroKernel<float> gemm_f32;
   gemm::MicroKernel<double> gemm_f64;
-  // later families (conv) add their entries here
+  conv::ConvLoops<float> conv_f32;
+  conv::ConvLoops<double> conv_f64;
 
   template <typename T>
   const OptimTable<T>& optim() const {
@@ -57,6 +59,14 @@ struct KernelTable {
       return gemm_f64;
     }
   }
+  template <typename T>
+  const conv::ConvLoops<T>& conv() const {
+    if constexpr (std::is_same_v<T, float>) {
+      return conv_f32;
+    } else {
+      return conv_f64;
+    }
+  }
 };
 
 // The table in use. Chosen once; throws std::runtime_error if FASTDL_ISA names an
@@ -77,5 +87,8 @@ namespace avx512 { void fill_batchnorm(KernelTable& t); }
 namespace baseline { void fill_gemm(KernelTable& t); }
 namespace avx2 { void fill_gemm(KernelTable& t); }
 namespace avx512 { void fill_gemm(KernelTable& t); }
+namespace baseline { void fill_conv(KernelTable& t); }
+namespace avx2 { void fill_conv(KernelTable& t); }
+namespace avx512 { void fill_conv(KernelTable& t); }
 
 }  // namespace fastdl

@@ -58,18 +58,53 @@ class Workspace {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
+// The address of C(i, j) (see GemmArgs::c_group).
+template <typename T>
+FASTDL_INLINE T* c_at(const GemmArgs<T>& g, int64_t i, int64_t j) {
+  if (g.c_group <= 0) return g.C + i * g.ldc + j;
+  return g.C + (j / g.c_group) * g.c_group_stride + i * g.ldc + j % g.c_group;
+}
+
 // C = beta * C (+ biases): the whole product when K == 0.
 template <typename T>
 void scale_only(const GemmArgs<T>& g) {
   for (int64_t i = 0; i < g.M; ++i) {
-    T* c = g.C + i * g.ldc;
     for (int64_t j = 0; j < g.N; ++j) {
-      T r = g.beta == T(0) ? T(0) : g.beta * c[j];
+      T* c = c_at(g, i, j);
+      T r = g.beta == T(0) ? T(0) : g.beta * *c;
       if (g.bias_row != nullptr) r = r + g.bias_row[i];
       if (g.bias_col != nullptr) r = r + g.bias_col[j];
-      c[j] = r;
+      *c = r;
     }
   }
+}
+
+// An m x n tile whose columns straddle two groups of C (GemmArgs::c_group): computed on
+// a buffer (mr x nr, ldc nr) with C's values copied in and out, so that its arithmetic
+// is exactly that of a tile computed in place.
+template <typename T>
+void tile_straddling(const GemmArgs<T>& g, const MicroKernel<T>& mk, int64_t kc, const T* a,
+                     const T* b, int64_t i, int64_t j, int m, int n, const TileEpilogue<T>& e,
+                     T* buf) {
+  const bool reads_c = !(e.first && e.beta_zero);
+  // the tile's columns, one run per group
+  auto for_runs = [&](auto&& f) {
+    for (int jj = 0; jj < n;) {
+      const int64_t in_group = (j + jj) % g.c_group;
+      const int len = static_cast<int>(std::min<int64_t>(n - jj, g.c_group - in_group));
+      f(jj, len, c_at(g, i, j + jj));
+      jj += len;
+    }
+  };
+  if (reads_c) {
+    for_runs([&](int jj, int len, const T* c) {
+      for (int ii = 0; ii < m; ++ii) std::copy(c + ii * g.ldc, c + ii * g.ldc + len, buf + ii * mk.nr + jj);
+    });
+  }
+  mk.tile(kc, a, b, buf, mk.nr, m, n, e);
+  for_runs([&](int jj, int len, T* c) {
+    for (int ii = 0; ii < m; ++ii) std::copy(buf + ii * mk.nr + jj, buf + ii * mk.nr + jj + len, c + ii * g.ldc);
+  });
 }
 
 // The thread grid: the threads own a tm x tn grid of rectangles of C (rows in whole MR
@@ -128,8 +163,8 @@ struct Plan {
   PackB<T> pack_b;
   int64_t mc, nc;     // MC and NC, whole panels
   int64_t nkb;        // number of K blocks (K split evenly into blocks of <= KC)
-  T* ws;              // per-thread workspaces, ws_stride apart: packed B block, then A
-  int64_t ws_stride, a_offset;
+  T* ws;              // per-thread workspaces, ws_stride apart: packed B block, then A,
+  int64_t ws_stride, a_offset, c_offset;  // then an MR x NR tile buffer
   Grid grid;
 };
 
@@ -141,6 +176,7 @@ void multiply_rect(const Plan<T>& pl, int64_t r0, int64_t r1, int64_t c0, int64_
   const int mr = mk.mr, nr = mk.nr;
   T* bpack = ws;
   T* apack = ws + pl.a_offset;
+  T* cbuf = ws + pl.c_offset;
   TileEpilogue<T> e;
   e.alpha = g.alpha;
   e.beta = g.beta;
@@ -155,17 +191,26 @@ void multiply_rect(const Plan<T>& pl, int64_t r0, int64_t r1, int64_t c0, int64_
       const bool last = kb == pl.nkb - 1;
       for (int64_t ic = r0; ic < r1; ic += pl.mc) {
         const int64_t mc = std::min(pl.mc, r1 - ic);
-        mk.pack_a(g.A, ic, mc, k0, kc, apack);
+        if (g.pack_a.fn != nullptr) {
+          g.pack_a.fn(g.pack_a.ctx, ic, mc, k0, kc, mr, apack);
+        } else {
+          mk.pack_a(g.A, ic, mc, k0, kc, apack);
+        }
         for (int64_t jr = 0; jr < nc; jr += nr) {
           const int64_t j = jc + jr;
           const int n = static_cast<int>(std::min<int64_t>(nr, nc - jr));
           const T* bp = bpack + jr * kc;
           e.bias_col = last && g.bias_col != nullptr ? g.bias_col + j : nullptr;
+          const bool straddles = g.c_group > 0 && j % g.c_group + n > g.c_group;
           for (int64_t ir = 0; ir < mc; ir += mr) {
             const int m = static_cast<int>(std::min<int64_t>(mr, mc - ir));
             const int64_t i = ic + ir;
             e.bias_row = last && g.bias_row != nullptr ? g.bias_row + i : nullptr;
-            mk.tile(kc, apack + ir * kc, bp, g.C + i * g.ldc + j, g.ldc, m, n, e);
+            if (straddles) {
+              tile_straddling(g, mk, kc, apack + ir * kc, bp, i, j, m, n, e, cbuf);
+            } else {
+              mk.tile(kc, apack + ir * kc, bp, c_at(g, i, j), g.ldc, m, n, e);
+            }
           }
         }
       }
@@ -234,7 +279,9 @@ void gemm_dot_rows(const GemmArgs<T>& g0, const MicroKernel<T>& mk) {
   }
   const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
   const int nt = static_cast<int>(
-      std::max<double>(1, std::min<double>({double(num_threads()), double(g.N), flops / kMinFlopsPerThread})));
+      std::max<double>(1, std::min<double>({double(g.max_threads > 0 ? std::min(g.max_threads, num_threads())
+                                                                      : num_threads()),
+                                            double(g.N), flops / kMinFlopsPerThread})));
   if (nt <= 1) {
     mk.dot_rows(g, 0, g.N);
     return;
@@ -258,7 +305,8 @@ void gemm(const GemmArgs<T>& g) {
     return;
   }
   const MicroKernel<T>& mk = kernels().gemm<T>();
-  if (g.M <= kDotRows && g.pack_b.fn == nullptr && g.B.rs == 1) {
+  if (g.M <= kDotRows && g.pack_a.fn == nullptr && g.pack_b.fn == nullptr && g.B.rs == 1 &&
+      g.c_group <= 0) {
     gemm_dot_rows(g, mk);
     return;
   }
@@ -267,23 +315,25 @@ void gemm(const GemmArgs<T>& g) {
   pl.mk = &mk;
   pl.pack_b = g.pack_b.fn != nullptr ? g.pack_b : PackB<T>{&pack_b_strided<T>, &g.B};
   pl.mc = std::max<int64_t>(mk.mr, mk.mc / mk.mr * mk.mr);
-  pl.nc = std::max<int64_t>(mk.nr, mk.nc / mk.nr * mk.nr);
+  pl.nc = std::max<int64_t>(mk.nr, (g.nc > 0 ? g.nc : mk.nc) / mk.nr * mk.nr);
   pl.nkb = ceil_div(g.K, mk.kc);
   const int64_t kc_max = ceil_div(g.K, pl.nkb);
 
   const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
-  int nt = num_threads();
+  int nt = g.max_threads > 0 ? std::min(g.max_threads, num_threads()) : num_threads();
   nt = static_cast<int>(std::max<double>(1, std::min<double>(nt, flops / kMinFlopsPerThread)));
   pl.grid = choose_grid(nt, g.M, g.N, g.K, mk.mr, mk.nr, pl.nc);
   nt = pl.grid.tm * pl.grid.tn;
 
-  // Workspace: per thread a packed B block (KC x NC) and a packed A block (MC x KC),
-  // each 64-byte aligned; threads' slices a whole number of pages apart.
+  // Workspace: per thread a packed B block (KC x NC), a packed A block (MC x KC) and an
+  // MR x NR tile buffer (for tiles straddling groups of C), each 64-byte aligned;
+  // threads' slices a whole number of pages apart.
   const int64_t align = 64 / int64_t(sizeof(T));
   const int64_t bsize = round_up(kc_max * round_up(std::min(pl.nc, g.N), mk.nr), align);
   const int64_t asize = round_up(kc_max * round_up(std::min(pl.mc, g.M), mk.mr), align);
   pl.a_offset = bsize;
-  pl.ws_stride = round_up(bsize + asize, 4096 / int64_t(sizeof(T)));
+  pl.c_offset = bsize + asize;
+  pl.ws_stride = round_up(bsize + asize + int64_t(mk.mr) * mk.nr, 4096 / int64_t(sizeof(T)));
   pl.ws = static_cast<T*>(workspace().get(sizeof(T) * size_t(nt * pl.ws_stride)));
 
   if (nt <= 1) {

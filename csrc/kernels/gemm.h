@@ -54,17 +54,47 @@ struct PackB {
   const void* ctx = nullptr;
 };
 
+// The packed layout of A, which a custom packer must write: rows [i0, i0 + mc) and the
+// columns [k0, k0 + kc) of A cut into panels of mr rows (mr = the micro-kernel's MR,
+// passed in),
+//
+//   dst[p * kc * mr + k * mr + i] = A(i0 + p * mr + i, k0 + k)   for i < mr,
+//
+// with zeros for the rows past i0 + mc. Thread-safe like PackB. A convolution's weight
+// gradient needs it: there A(f, r) = grad_y[n, f, l] with the reduction index r = (n, l)
+// running across the images of the batch, which no single stride describes.
+template <typename T>
+struct PackA {
+  void (*fn)(const void* ctx, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int64_t mr,
+             T* dst) = nullptr;
+  const void* ctx = nullptr;
+};
+
 // Everything a call needs. Fill M, N, K, A, B (or pack_b), C, ldc; the rest is optional.
 template <typename T>
 struct GemmArgs {
   int64_t M = 0, N = 0, K = 0;
   T alpha = T(1);
   T beta = T(0);        // beta == 0: C is written without being read (NaNs in C vanish)
-  MatrixRef<T> A;       // M x K
+  MatrixRef<T> A;       // M x K; ignored when pack_a.fn is set
+  PackA<T> pack_a;      // a custom packer of A (a weight gradient across images); see PackA
   MatrixRef<T> B;       // K x N; ignored when pack_b.fn is set
   PackB<T> pack_b;      // a custom packer of B (implicit im2col); see PackB
   T* C = nullptr;       // M x N, row-major
   int64_t ldc = 0;
+  // C's columns in groups (a batch of NCHW images side by side: group q is image q's
+  // (channels, positions) matrix): with c_group > 0, C(i, j) lives at
+  // C[(j / c_group) * c_group_stride + i * ldc + j % c_group]. Tiles that straddle two
+  // groups go through a buffer, with the same arithmetic.
+  int64_t c_group = 0;
+  int64_t c_group_stride = 0;
+  // The column block NC (rounded to whole NR panels); 0: the micro-kernel's. A custom
+  // packer that is slow to write its panels may want the packed KC x NC block of B to
+  // stay in L2.
+  int64_t nc = 0;
+  // At most this many threads (0: fastdl::num_threads()); 1 from inside a caller's own
+  // parallel region, whose threads each run their own products.
+  int max_threads = 0;
   const T* bias_row = nullptr;  // M values: C(i, j) += bias_row[i]  (conv: per channel)
   const T* bias_col = nullptr;  // N values: C(i, j) += bias_col[j]  (linear: per output)
 };
@@ -75,7 +105,7 @@ struct GemmArgs {
 // fma-chain over one KC block of K (in order); the first block stores alpha*acc
 // (+ beta*C), each later block adds alpha*acc; after the last block the biases are added
 // (row bias, then column bias). With K == 0, C = beta*C (+ biases). Products of at most
-// kDotRows (4) rows with a transposed B (and the default packer) are dot products
+// kDotRows (4) rows with a transposed B (and the default packers) are dot products
 // instead (see gemm_kernel.h); either way the result does not depend on the thread
 // count.
 template <typename T>

@@ -5,7 +5,7 @@ Every function here has a pure-NumPy twin of the same name and signature in
 """
 
 from fastdl.ops.batchnorm import batch_norm, batch_norm_backward
-from fastdl.ops.conv import conv2d, conv2d_backward
+from fastdl.ops.conv import col2im, conv2d, conv2d_backward, im2col
 from fastdl.ops.linear import linear, linear_backward, matmul
 from fastdl.ops.optim import (
     adadelta_step,
@@ -25,8 +25,10 @@ from fastdl.ops.pooling import (
 )
 
 __all__ = [
+    "col2im",
     "conv2d",
     "conv2d_backward",
+    "im2col",
     "adadelta_step",
     "adagrad_step",
     "adam_step",

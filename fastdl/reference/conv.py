@@ -11,34 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastdl._checks import DTypeError
-from fastdl._geometry import conv_output_size, conv_padding, pair
+from fastdl._conv_args import (
+    col2im_setup,
+    conv_bias,
+    conv_grad_y,
+    conv_setup,
+    float_array,
+    windows,
+)
 
 __all__ = ["im2col", "col2im", "conv2d", "conv2d_backward"]
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _array(fn, name, a, ndims, dtype=None):
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(a).__name__}")
-    if a.dtype not in _FLOATS:
-        raise DTypeError(f"{fn}: {name} has dtype {a.dtype}; only float32 and float64 "
-                         "are supported")
-    if dtype is not None and a.dtype != dtype:
-        raise DTypeError(f"{fn}: {name} has dtype {a.dtype}, expected {dtype} like x")
-    if a.ndim not in ndims:
-        want = " or ".join(f"{n}-D" for n in ndims)
-        raise ValueError(f"{fn}: {name} must be {want}, got shape {a.shape}")
-    return a
-
-
-def _windows(fn, size, kernel_size, dilation, padding, stride):
-    k = pair(fn, "kernel_size", kernel_size, minimum=1)
-    d = pair(fn, "dilation", dilation, minimum=1)
-    p = pair(fn, "padding", padding, minimum=0)
-    s = pair(fn, "stride", stride, minimum=1)
-    return k, d, p, s, conv_output_size(fn, size, k, s, p, p, d)
 
 
 def _offset_slices(k, d, s, out):
@@ -84,10 +66,10 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1):
         ``OH = (H + 2*pad - dil*(KH-1) - 1) // stride + 1`` (likewise OW) and L = OH*OW.
     """
     fn = "im2col"
-    x = _array(fn, "x", x, (3, 4))
+    x = float_array(fn, "x", x, (3, 4))
     batched = x.ndim == 4
     x4 = x if batched else x[None]
-    k, d, p, s, out = _windows(fn, x4.shape[2:], kernel_size, dilation, padding, stride)
+    k, d, p, s, out = windows(fn, x4.shape[2:], kernel_size, dilation, padding, stride)
     xp = np.pad(x4, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])))
     cols = _unfold(xp, k, d, s, out)
     n, c = x4.shape[:2]
@@ -110,48 +92,15 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     x : ndarray (N, C, H, W) or (C, H, W); overlapping blocks are summed.
     """
     fn = "col2im"
-    cols = _array(fn, "cols", cols, (2, 3))
+    cols, size, k, d, p, s, out, c = col2im_setup(fn, cols, output_size, kernel_size,
+                                                  dilation, padding, stride)
     batched = cols.ndim == 3
     c3 = cols if batched else cols[None]
-    size = pair(fn, "output_size", output_size, minimum=1)
-    k, d, p, s, out = _windows(fn, size, kernel_size, dilation, padding, stride)
-    n, ckk, length = c3.shape
-    if ckk % (k[0] * k[1]) != 0:
-        raise ValueError(f"{fn}: cols has {ckk} rows, which is not a multiple of the "
-                         f"kernel's {k[0]}x{k[1]} = {k[0] * k[1]} positions")
-    if length != out[0] * out[1]:
-        raise ValueError(f"{fn}: cols has {length} blocks, but output_size {size}, "
-                         f"kernel_size {k}, dilation {d}, padding {p} and stride {s} give "
-                         f"{out[0]}x{out[1]} = {out[0] * out[1]}")
-    c = ckk // (k[0] * k[1])
+    n = c3.shape[0]
     xp = _fold(c3.reshape(n, c, k[0], k[1], out[0], out[1]),
                (size[0] + 2 * p[0], size[1] + 2 * p[1]), k, d, s, out)
     x = xp[:, :, p[0]:p[0] + size[0], p[1]:p[1] + size[1]]
     return np.ascontiguousarray(x if batched else x[0])
-
-
-def _conv_setup(fn, x, weight, stride, padding, dilation, groups):
-    """Checks shared by conv2d and conv2d_backward; returns the geometry."""
-    x = _array(fn, "x", x, (4,))
-    weight = _array(fn, "weight", weight, (4,), x.dtype)
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
-    n, c, h, w = x.shape
-    f, cg, kh, kw = weight.shape
-    if c % groups or f % groups:
-        raise ValueError(f"{fn}: groups={groups} must divide both the input channels "
-                         f"(x.shape[1] = {c}) and the output channels (weight.shape[0] = {f})")
-    if cg != c // groups:
-        raise ValueError(f"{fn}: weight.shape[1] = {cg}, expected x.shape[1] / groups = "
-                         f"{c // groups} (weight {weight.shape}, x {x.shape}, groups {groups})")
-    if kh < 1 or kw < 1:
-        raise ValueError(f"{fn}: weight has an empty kernel, shape {weight.shape}")
-    k = (kh, kw)
-    s = pair(fn, "stride", stride, minimum=1)
-    d = pair(fn, "dilation", dilation, minimum=1)
-    lo, hi = conv_padding(fn, padding, k, s, d)
-    out = conv_output_size(fn, (h, w), k, s, lo, hi, d)
-    return x, weight, k, s, d, lo, hi, out
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -173,14 +122,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         x_pad[n, c, oh*s + i*d, ow*s + j*d]``.
     """
     fn = "conv2d"
-    x, weight, k, s, d, lo, hi, out = _conv_setup(fn, x, weight, stride, padding, dilation,
-                                                 groups)
+    x, weight, k, s, d, lo, hi, out = conv_setup(fn, x, weight, stride, padding, dilation,
+                                                groups)
     n, c = x.shape[:2]
     f = weight.shape[0]
-    if bias is not None:
-        bias = _array(fn, "bias", bias, (1,), x.dtype)
-        if bias.shape != (f,):
-            raise ValueError(f"{fn}: bias has shape {bias.shape}, expected ({f},)")
+    bias = conv_bias(fn, bias, f, x.dtype)
     xp = np.pad(x, ((0, 0), (0, 0), (lo[0], hi[0]), (lo[1], hi[1])))
     cols = _unfold(xp, k, d, s, out)                      # (N, C, KH, KW, OH, OW)
     cg, fg, length = c // groups, f // groups, out[0] * out[1]
@@ -213,14 +159,11 @@ def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1
         ``grad_y.sum(axis=(0, 2, 3))``.
     """
     fn = "conv2d_backward"
-    x, weight, k, s, d, lo, hi, out = _conv_setup(fn, x, weight, stride, padding, dilation,
-                                                 groups)
+    x, weight, k, s, d, lo, hi, out = conv_setup(fn, x, weight, stride, padding, dilation,
+                                                groups)
     n, c, h, w = x.shape
     f = weight.shape[0]
-    grad_y = _array(fn, "grad_y", grad_y, (4,), x.dtype)
-    if grad_y.shape != (n, f) + tuple(out):
-        raise ValueError(f"{fn}: grad_y has shape {grad_y.shape}, expected "
-                         f"{(n, f) + tuple(out)} (the output of conv2d)")
+    grad_y = conv_grad_y(fn, grad_y, x, weight, out)
     cg, fg, length = c // groups, f // groups, out[0] * out[1]
     xp = np.pad(x, ((0, 0), (0, 0), (lo[0], hi[0]), (lo[1], hi[1])))
     cols = _unfold(xp, k, d, s, out).reshape(n, groups, cg * k[0] * k[1], length)

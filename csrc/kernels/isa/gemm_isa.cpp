@@ -30,6 +30,9 @@
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
+#if defined(__AVX512F__)
+#include "kernels/isa/transpose_avx512.h"
+#endif
 
 #ifndef FASTDL_ISA_NS
 #error "FASTDL_ISA_NS must name the instruction set this unit is compiled for"
@@ -260,42 +263,6 @@ void tile(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int m, int n,
 // transposed in zmm registers. Scalar, this copy took ~1.2 cycles per element and made
 // ops.linear 30% slower than numpy on (64, 4096) x (4096, 4096)^T.
 #if defined(__AVX512F__)
-// GCC 12 warns inside its own _mm512_unpacklo_ps (the "undefined" pass-through operand of
-// the masked builtin); a false positive.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-// r[i] = row i of a 16 x 16 block -> r[j] = column j.
-FASTDL_INLINE void transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  // u[4g + c], 128-bit lane L: column 4L + c of rows 4g .. 4g + 3
-  for (int g = 0; g < 4; ++g) {
-    const __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 2]);
-    const __m512d c = _mm512_castps_pd(t[4 * g + 1]), d = _mm512_castps_pd(t[4 * g + 3]);
-    r[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-    r[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-    r[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
-    r[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
-  }
-  // a 4 x 4 transpose of 128-bit lanes, for each c
-  for (int c = 0; c < 4; ++c) {
-    const __m512 v0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
-    const __m512 v1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
-    const __m512 v2 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
-    const __m512 v3 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
-    t[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-    t[8 + c] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
-    t[4 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-    t[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
-  }
-  for (int i = 0; i < 16; ++i) r[i] = t[i];
-}
-
 // Whole 16-column groups of a transposed panel, 16 rows at a time; returns the rows done.
 FASTDL_INLINE int64_t pack_b_transposed_simd(const float* src, int64_t cs, int64_t kc, int n,
                                              float* FASTDL_RESTRICT d) {
@@ -329,9 +296,6 @@ FASTDL_INLINE int64_t pack_a_rows_simd(const float* src, int64_t rs, int64_t kc,
   }
   return k;
 }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 #endif
 template <typename T>
 FASTDL_INLINE int64_t pack_b_transposed_simd(const T*, int64_t, int64_t, int, T*) {

@@ -1,0 +1,418 @@
+// Convolution drivers: implicit im2col packers for the GEMM, the forward and backward
+// passes, im2col and col2im. See conv.h for the plan.
+#include "kernels/conv.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "kernels/common.h"
+#include "kernels/conv_kernel.h"
+#include "kernels/dispatch.h"
+#include "kernels/gemm.h"
+#include "kernels/threads.h"
+
+namespace fastdl::conv {
+
+namespace {
+
+// Below this many elements touched, a parallel region costs more than it saves.
+constexpr int64_t kParallelMin = int64_t{1} << 15;
+
+int threads_for(int64_t work, int64_t items) {
+  if (work < kParallelMin) return 1;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), items)));
+}
+
+// --- rows of the column matrix ------------------------------------------------------------
+
+// dst[t * ds] = plane[ih, iw0 + t * sw] for t < len, 0 outside the (H, W) plane.
+template <typename T>
+inline void gather_row(const T* plane, int64_t H, int64_t W, int64_t ih, int64_t iw0,
+                       int64_t sw, int64_t len, T* dst, int64_t ds) {
+  if (ih < 0 || ih >= H) {
+    for (int64_t t = 0; t < len; ++t) dst[t * ds] = T(0);
+    return;
+  }
+  // valid t: 0 <= iw0 + t * sw <= W - 1
+  int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+  int64_t hi = iw0 > W - 1 ? 0 : (W - 1 - iw0) / sw + 1;
+  lo = std::min(lo, len);
+  hi = std::max(lo, std::min(hi, len));
+  const T* src = plane + ih * W + iw0;
+  for (int64_t t = 0; t < lo; ++t) dst[t * ds] = T(0);
+  for (int64_t t = lo; t < hi; ++t) dst[t * ds] = src[t * sw];
+  for (int64_t t = hi; t < len; ++t) dst[t * ds] = T(0);
+}
+
+// plane[ih, iw0 + t * sw] += src[t] for t < len where inside the (H, W) plane.
+template <typename T>
+inline void scatter_row(T* plane, int64_t H, int64_t W, int64_t ih, int64_t iw0, int64_t sw,
+                        int64_t len, const T* src) {
+  if (ih < 0 || ih >= H) return;
+  int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+  int64_t hi = iw0 > W - 1 ? 0 : (W - 1 - iw0) / sw + 1;
+  lo = std::min(lo, len);
+  hi = std::max(lo, std::min(hi, len));
+  T* d = plane + ih * W + iw0;
+  for (int64_t t = lo; t < hi; ++t) d[t * sw] = d[t * sw] + src[t];
+}
+
+// Calls f(t, img, oh, ow, len) for the output-row segments that make up the columns
+// [j0, j0 + n) of the images' column matrices laid side by side (column j is image
+// j / L, position j % L); t is the segment's offset from j0.
+template <class Fn>
+inline void for_segments(const Geometry& g, int64_t j0, int64_t n, Fn&& f) {
+  const int64_t L = g.L();
+  int64_t img = j0 / L, l = j0 % L;
+  int64_t oh = l / g.OW, ow = l % g.OW;
+  for (int64_t t = 0; t < n;) {
+    const int64_t len = std::min(g.OW - ow, n - t);
+    f(t, img, oh, ow, len);
+    t += len;
+    ow += len;
+    if (ow == g.OW) {
+      ow = 0;
+      if (++oh == g.OH) {
+        oh = 0;
+        ++img;
+      }
+    }
+  }
+}
+
+// Row k of the column matrix at columns [j0, j0 + n), written to dst[t * ds].
+template <typename T>
+inline void cols_row(const Cols<T>& cc, int64_t k, int64_t j0, int64_t n, T* dst, int64_t ds) {
+  const Geometry& g = *cc.g;
+  const int64_t c = k / g.KK(), kh = (k / g.KW) % g.KH, kw = k % g.KW;
+  const int64_t img_stride = g.C * g.HW();
+  const T* plane0 = cc.x + c * g.HW();
+  for_segments(g, j0, n, [&](int64_t t, int64_t img, int64_t oh, int64_t ow, int64_t len) {
+    gather_row(plane0 + img * img_stride, g.H, g.W, oh * g.SH - g.PH + kh * g.DH,
+               ow * g.SW - g.PW + kw * g.DW, g.SW, len, dst + t * ds, ds);
+  });
+}
+
+// Adds columns [j0, j0 + n) (images side by side) of the column-matrix rows of channel
+// c (rows c*KK .. c*KK + KK - 1 of `cols`, row stride ld, column j0 at index 0) into
+// that channel's planes: x_c is channel c of image 0, images img_stride apart.
+template <typename T>
+void col2im_channel(const Geometry& g, const T* cols, int64_t ld, int64_t j0, int64_t n, T* x_c,
+                    int64_t img_stride) {
+  for (int64_t kh = 0; kh < g.KH; ++kh) {
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const T* row = cols + (kh * g.KW + kw) * ld;
+      for_segments(g, j0, n, [&](int64_t t, int64_t img, int64_t oh, int64_t ow, int64_t len) {
+        scatter_row(x_c + img * img_stride, g.H, g.W, oh * g.SH - g.PH + kh * g.DH,
+                    ow * g.SW - g.PW + kw * g.DW, g.SW, len, row + t);
+      });
+    }
+  }
+}
+
+// A grow-only, 64-byte-aligned buffer per calling thread (reused across calls, like the
+// GEMM's workspaces: fresh large buffers page-fault on every call).
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { std::free(p_); }
+  void* get(size_t bytes) {
+    if (bytes > cap_) {
+      std::free(p_);
+      p_ = nullptr;
+      cap_ = 0;
+      const size_t cap = (bytes + 4095) / 4096 * 4096;
+      p_ = std::aligned_alloc(64, cap);
+      if (p_ == nullptr) throw std::bad_alloc();
+      cap_ = cap;
+    }
+    return p_;
+  }
+
+ private:
+  void* p_ = nullptr;
+  size_t cap_ = 0;
+};
+
+Buffer& grad_cols_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+
+// Columns of grad_cols per GEMM in the grad_x pass: the buffer (C/G*KH*KW x this) stays
+// near L2-sized; whole 64-column panels.
+constexpr int64_t kGradColsElems = int64_t{1} << 17;
+
+// fn(i0, i1) over [0, items) cut into contiguous ranges, one per thread. The callers' units
+// are computed the same way whichever range holds them.
+template <class Fn>
+void parallel_ranges(int64_t items, int64_t work, Fn&& fn) {
+  const int nt = threads_for(work, items);
+  if (nt <= 1) {
+    fn(int64_t{0}, items);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(nt)
+  {
+    const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+    fn(t * items / n, (t + 1) * items / n);
+  }
+#else
+  fn(int64_t{0}, items);
+#endif
+}
+
+// The forward's column block: its packed KC x NC block of B (192 x 512 floats, 384 KB)
+// stays in L2 while the micro-kernel sweeps it. Measured (1 thread, N = 8, 3x3): with
+// the packer reading panel by panel, 64 x 56x56 took 11.0 ms with 512 and 12.5 ms with
+// the GEMM's 4096; packing row by row (isa/conv_isa.cpp) the difference is down to 2-3%
+// (9.3 against 9.6 ms), still in 512's favour. (Plain GEMMs keep 4096: their packing is
+// a copy.)
+constexpr int64_t kForwardNC = 512;
+
+// Few output channels per group (depthwise and the like): direct loops. A GEMM packs each
+// column value for only F/G multiply-adds. Measured (1 thread, N = 8, 3x3, forward /
+// backward ms, direct against GEMM): depthwise 128 x 56x56 3.2 / 7.3 against 18 / 60;
+// groups of 2, 128 x 28x28, 0.9 / 2.7 against 3.2 / 8.7; groups of 4 1.4 / 4.3 against
+// 2.4 / 5.5; groups of 16 (F/G = 16) 9.1 / 27 against 2.4 / 5.4.
+bool use_direct(const Geometry& g) { return g.G > 1 && g.Fg() <= 4; }
+
+bool is_pointwise(const Geometry& g) {
+  return g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PH == 0 && g.PW == 0 &&
+         g.OH == g.H && g.OW == g.W;
+}
+
+}  // namespace
+
+template <typename T>
+void im2col(const Geometry& g, const T* x, T* cols) {
+  const int64_t KK = g.KK(), L = g.L(), planes = g.N * g.C;
+  const int nt = threads_for(planes * KK * L, planes);
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
+  for (int64_t p = 0; p < planes; ++p) {
+    const int64_t n = p / g.C, c = p % g.C;
+    const Cols<T> cc{&g, x + n * g.C * g.HW()};
+    T* out = cols + p * KK * L;
+    for (int64_t k = 0; k < KK; ++k) cols_row(cc, c * KK + k, 0, L, out + k * L, 1);
+  }
+}
+
+template <typename T>
+void col2im(const Geometry& g, const T* cols, T* x) {
+  const int64_t KK = g.KK(), L = g.L(), planes = g.N * g.C;
+  const int nt = threads_for(planes * KK * L, planes);
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
+  for (int64_t p = 0; p < planes; ++p) {
+    T* plane = x + p * g.HW();
+    std::fill(plane, plane + g.HW(), T(0));
+    col2im_channel(g, cols + p * KK * L, L, 0, L, plane, 0);
+  }
+}
+
+template <typename T>
+void conv2d_forward(const Geometry& g, const T* x, const T* w, const T* b, T* y) {
+  // One GEMM per group with the images side by side as columns: y's images are groups
+  // of C's columns (GemmArgs::c_group). Per image, a small image (7x7: 49 columns) would
+  // fill its last 64-column panel badly and every call would pack the weights again.
+  const int64_t Cg = g.Cg(), Fg = g.Fg(), K = Cg * g.KK(), L = g.L();
+  if (use_direct(g)) {
+    parallel_ranges(g.N * g.G, g.N * g.F * L * K, [&](int64_t u0, int64_t u1) {
+      kernels().conv<T>().direct_forward(g, x, w, b, y, u0, u1);
+    });
+    return;
+  }
+  for (int64_t grp = 0; grp < g.G; ++grp) {
+    const T* xg = x + grp * Cg * g.HW();
+    const Cols<T> cc{&g, xg};
+    const Planes<T> pc{xg, L, g.C * L};
+    gemm::GemmArgs<T> a;
+    a.M = Fg;
+    a.N = g.N * L;
+    a.K = K;
+    a.A = {w + grp * Fg * K, K, 1};
+    if (is_pointwise(g)) {  // cols is the input itself
+      a.pack_b = {kernels().conv<T>().pack_planes, &pc};
+    } else {
+      a.pack_b = {kernels().conv<T>().pack_cols, &cc};
+    }
+    a.C = y + grp * Fg * L;
+    a.ldc = L;
+    a.c_group = L;
+    a.c_group_stride = g.F * L;
+    a.bias_row = b != nullptr ? b + grp * Fg : nullptr;
+    a.nc = kForwardNC;
+    gemm::gemm(a);
+  }
+}
+
+namespace {
+
+// gb[f] = sum over n and l of gy[n, f, l], in double: each image's plane summed in fixed
+// lanes (ConvLoops::sum), the images added in order. One thread per channel.
+template <typename T>
+void grad_bias(const Geometry& g, const T* gy, T* gb) {
+  const int64_t L = g.L();
+  const ConvLoops<T>& loops = kernels().conv<T>();
+  parallel_ranges(g.F, g.N * g.F * L, [&](int64_t f0, int64_t f1) {
+    for (int64_t f = f0; f < f1; ++f) {
+      double total = 0.0;
+      for (int64_t n = 0; n < g.N; ++n) total += loops.sum(gy + (n * g.F + f) * L, L);
+      gb[f] = static_cast<T>(total);
+    }
+  });
+}
+
+// grad_x with stride 1: the convolution of grad_y with the flipped kernel, transposed
+// per group (w_t (C, F/G, KH, KW): w_t[g*Cg + c, f, kh, kw] = w[g*Fg + f, c, KH-1-kh,
+// KW-1-kw]) and padded by DH*(KH-1) - PH before (negative: cropped): grad_x[h] = sum over
+// kh of w[kh] * grad_y[h + PH - kh*DH]. The forward's implicit im2col, no col2im.
+template <typename T>
+void grad_x_transposed(const Geometry& g, const T* gy, const T* w, T* gx) {
+  const int64_t Cg = g.Cg(), Fg = g.Fg(), KK = g.KK();
+  T* wt = static_cast<T*>(grad_cols_buffer().get(sizeof(T) * size_t(g.C * Fg * KK)));
+  for (int64_t grp = 0; grp < g.G; ++grp) {
+    for (int64_t c = 0; c < Cg; ++c) {
+      for (int64_t f = 0; f < Fg; ++f) {
+        const T* src = w + ((grp * Fg + f) * Cg + c) * KK;
+        T* dst = wt + ((grp * Cg + c) * Fg + f) * KK;
+        for (int64_t k = 0; k < KK; ++k) dst[k] = src[KK - 1 - k];
+      }
+    }
+  }
+  Geometry t;
+  t.N = g.N;
+  t.C = g.F;
+  t.H = g.OH;
+  t.W = g.OW;
+  t.F = g.C;
+  t.G = g.G;
+  t.KH = g.KH;
+  t.KW = g.KW;
+  t.DH = g.DH;
+  t.DW = g.DW;
+  t.PH = g.DH * (g.KH - 1) - g.PH;
+  t.PW = g.DW * (g.KW - 1) - g.PW;
+  t.OH = g.H;
+  t.OW = g.W;
+  conv2d_forward(t, gy, wt, static_cast<const T*>(nullptr), gx);
+}
+
+// grad_x with stride > 1: per image and group, grad_cols = W_g^T @ grad_y_g a few hundred
+// columns at a time into a per-thread buffer, each block added into grad_x by col2im. The
+// blocks never cross an image, so an image's arithmetic is the same whoever runs it: with
+// at least as many images as threads, each thread takes whole images (one parallel
+// region; with a GEMM and a col2im region per block, a thread that the OS descheduled
+// stalled every block: a strided 1x1 backward took 224 ms instead of 10 beside a busy
+// neighbour process), otherwise the threads share each block (GEMM, then col2im with
+// whole channels per thread).
+template <typename T>
+void grad_x_col2im(const Geometry& g, const T* gy, const T* w, T* gx) {
+  const int64_t Cg = g.Cg(), Fg = g.Fg(), KK = g.KK(), K = Cg * KK, L = g.L();
+  const int64_t lc_max = std::min(L, std::max<int64_t>(64, kGradColsElems / K / 64 * 64));
+  auto image = [&](int64_t n, bool alone) {
+    T* buf = static_cast<T*>(grad_cols_buffer().get(sizeof(T) * size_t(K * lc_max)));
+    std::fill(gx + n * g.C * g.HW(), gx + (n + 1) * g.C * g.HW(), T(0));
+    for (int64_t grp = 0; grp < g.G; ++grp) {
+      T* gxg = gx + (n * g.C + grp * Cg) * g.HW();
+      for (int64_t l0 = 0; l0 < L; l0 += lc_max) {
+        const int64_t lc = std::min(lc_max, L - l0);
+        gemm::GemmArgs<T> a;
+        a.M = K;
+        a.N = lc;
+        a.K = Fg;
+        a.A = {w + grp * Fg * K, 1, K};  // W_g^T: A(k, f) = w[f, k]
+        a.B = {gy + (n * g.F + grp * Fg) * L + l0, L, 1};
+        a.C = buf;
+        a.ldc = lc;
+        a.max_threads = alone ? 1 : 0;
+        gemm::gemm(a);
+        auto channels = [&](int64_t c0, int64_t c1) {
+          for (int64_t c = c0; c < c1; ++c) {
+            col2im_channel(g, buf + c * KK * lc, lc, l0, lc, gxg + c * g.HW(), 0);
+          }
+        };
+        if (alone) {
+          channels(0, Cg);
+        } else {
+          parallel_ranges(Cg, K * lc, channels);
+        }
+      }
+    }
+  };
+  if (g.N >= num_threads()) {
+    parallel_ranges(g.N, g.N * g.F * L * K, [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n) image(n, true);
+    });
+  } else {
+    for (int64_t n = 0; n < g.N; ++n) image(n, false);
+  }
+}
+
+// grad_w_g (F/G, K) = sum over images of gy_g (F/G, L) @ cols_g^T (L, K), per group one
+// GEMM whose reduction runs over all N*L positions (in the GEMM's fixed KC blocks, in
+// order: no thread count changes the sum).
+template <typename T>
+void grad_weight_gemm(const Geometry& g, const T* gy, const T* x, T* gw) {
+  const int64_t Cg = g.Cg(), Fg = g.Fg(), K = Cg * g.KK(), L = g.L();
+  for (int64_t grp = 0; grp < g.G; ++grp) {
+    const Cols<T> cc{&g, x + grp * Cg * g.HW()};
+    const GradY<T> gc{&g, gy + grp * Fg * L};
+    gemm::GemmArgs<T> a;
+    a.M = Fg;
+    a.N = K;
+    a.K = g.N * L;
+    a.pack_a = {kernels().conv<T>().pack_grad_y, &gc};
+    a.pack_b = {kernels().conv<T>().pack_cols_t, &cc};
+    a.C = gw + grp * Fg * K;
+    a.ldc = K;
+    gemm::gemm(a);
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_backward(const Geometry& g, const T* gy, const T* x, const T* w, T* gx, T* gw,
+                     T* gb) {
+  const int64_t K = g.Cg() * g.KK(), L = g.L();
+  if (gb != nullptr) grad_bias(g, gy, gb);
+  const ConvLoops<T>& loops = kernels().conv<T>();
+  if (use_direct(g)) {
+    parallel_ranges(g.G, g.N * g.F * L * K, [&](int64_t u0, int64_t u1) {
+      loops.direct_grad_w(g, gy, x, gw, u0, u1);
+    });
+  } else {
+    grad_weight_gemm(g, gy, x, gw);
+  }
+  if (g.SH == 1 && g.SW == 1) {  // a convolution of grad_y (GEMM or direct)
+    grad_x_transposed(g, gy, w, gx);
+  } else if (use_direct(g)) {
+    parallel_ranges(g.N * g.C, g.N * g.F * L * K, [&](int64_t p0, int64_t p1) {
+      loops.direct_grad_x(g, gy, w, gx, p0, p1);
+    });
+  } else {
+    grad_x_col2im(g, gy, w, gx);
+  }
+}
+
+
+#define FASTDL_CONV_INSTANTIATE(T)                                                       \
+  template void im2col<T>(const Geometry&, const T*, T*);                                \
+  template void col2im<T>(const Geometry&, const T*, T*);                                \
+  template void conv2d_forward<T>(const Geometry&, const T*, const T*, const T*, T*);    \
+  template void conv2d_backward<T>(const Geometry&, const T*, const T*, const T*, T*, T*, \
+                                   T*);
+FASTDL_CONV_INSTANTIATE(float)
+FASTDL_CONV_INSTANTIATE(double)
+#undef FASTDL_CONV_INSTANTIATE
+
+}  // namespace fastdl::conv
