@@ -174,6 +174,11 @@ void parallel_ranges(int64_t items, int64_t work, Fn&& fn) {
 // (9.3 against 9.6 ms), still in 512's favour. (Plain GEMMs keep 4096: their packing is
 // a copy.)
 constexpr int64_t kForwardNC = 512;
+// and its K blocks of up to 3 KB of a panel row (768 floats, 384 doubles) instead of the
+// micro-kernel's 1 KB: C (the output, swept once per K block) is read and written fewer
+// times. Measured (1 thread, N = 8, 3x3, forward): 2-8% faster (512 x 7x7: 9.2 -> 8.7 ms,
+// 64 x 56x56: 9.9 -> 9.7), the stem unchanged.
+constexpr int64_t kForwardKC = 3072;
 
 // Few output channels per group (depthwise and the like): direct loops. A GEMM packs each
 // column value for only F/G multiply-adds. Measured (1 thread, N = 8, 3x3, forward /
@@ -250,6 +255,7 @@ void conv2d_forward(const Geometry& g, const T* x, const T* w, const T* b, T* y)
     a.c_group_stride = g.F * L;
     a.bias_row = b != nullptr ? b + grp * Fg : nullptr;
     a.nc = kForwardNC;
+    a.kc = kForwardKC / int64_t(sizeof(T));
     gemm::gemm(a);
   }
 }

@@ -316,7 +316,7 @@ void gemm(const GemmArgs<T>& g) {
   pl.pack_b = g.pack_b.fn != nullptr ? g.pack_b : PackB<T>{&pack_b_strided<T>, &g.B};
   pl.mc = std::max<int64_t>(mk.mr, mk.mc / mk.mr * mk.mr);
   pl.nc = std::max<int64_t>(mk.nr, (g.nc > 0 ? g.nc : mk.nc) / mk.nr * mk.nr);
-  pl.nkb = ceil_div(g.K, mk.kc);
+  pl.nkb = ceil_div(g.K, g.kc > 0 ? g.kc : mk.kc);
   const int64_t kc_max = ceil_div(g.K, pl.nkb);
 
   const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
