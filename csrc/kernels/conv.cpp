@@ -1,5 +1,5 @@
-// Convolution drivers: implicit im2col packers for the GEMM, the forward and backward
-// passes, im2col and col2im. See conv.h for the plan.
+// Convolution drivers: the GEMM calls of the forward and backward passes (their packers
+// are in isa/conv_isa.cpp), col2im, the threads. See conv.h for the plan.
 #include "kernels/conv.h"
 
 #include <algorithm>
@@ -25,26 +25,7 @@ int threads_for(int64_t work, int64_t items) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), items)));
 }
 
-// --- rows of the column matrix ------------------------------------------------------------
-
-// dst[t * ds] = plane[ih, iw0 + t * sw] for t < len, 0 outside the (H, W) plane.
-template <typename T>
-inline void gather_row(const T* plane, int64_t H, int64_t W, int64_t ih, int64_t iw0,
-                       int64_t sw, int64_t len, T* dst, int64_t ds) {
-  if (ih < 0 || ih >= H) {
-    for (int64_t t = 0; t < len; ++t) dst[t * ds] = T(0);
-    return;
-  }
-  // valid t: 0 <= iw0 + t * sw <= W - 1
-  int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
-  int64_t hi = iw0 > W - 1 ? 0 : (W - 1 - iw0) / sw + 1;
-  lo = std::min(lo, len);
-  hi = std::max(lo, std::min(hi, len));
-  const T* src = plane + ih * W + iw0;
-  for (int64_t t = 0; t < lo; ++t) dst[t * ds] = T(0);
-  for (int64_t t = lo; t < hi; ++t) dst[t * ds] = src[t * sw];
-  for (int64_t t = hi; t < len; ++t) dst[t * ds] = T(0);
-}
+// --- col2im --------------------------------------------------------------------------------
 
 // plane[ih, iw0 + t * sw] += src[t] for t < len where inside the (H, W) plane.
 template <typename T>
@@ -80,19 +61,6 @@ inline void for_segments(const Geometry& g, int64_t j0, int64_t n, Fn&& f) {
       }
     }
   }
-}
-
-// Row k of the column matrix at columns [j0, j0 + n), written to dst[t * ds].
-template <typename T>
-inline void cols_row(const Cols<T>& cc, int64_t k, int64_t j0, int64_t n, T* dst, int64_t ds) {
-  const Geometry& g = *cc.g;
-  const int64_t c = k / g.KK(), kh = (k / g.KW) % g.KH, kw = k % g.KW;
-  const int64_t img_stride = g.C * g.HW();
-  const T* plane0 = cc.x + c * g.HW();
-  for_segments(g, j0, n, [&](int64_t t, int64_t img, int64_t oh, int64_t ow, int64_t len) {
-    gather_row(plane0 + img * img_stride, g.H, g.W, oh * g.SH - g.PH + kh * g.DH,
-               ow * g.SW - g.PW + kw * g.DW, g.SW, len, dst + t * ds, ds);
-  });
 }
 
 // Adds columns [j0, j0 + n) (images side by side) of the column-matrix rows of channel
@@ -196,17 +164,15 @@ bool is_pointwise(const Geometry& g) {
 
 template <typename T>
 void im2col(const Geometry& g, const T* x, T* cols) {
-  const int64_t KK = g.KK(), L = g.L(), planes = g.N * g.C;
-  const int nt = threads_for(planes * KK * L, planes);
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-#endif
-  for (int64_t p = 0; p < planes; ++p) {
-    const int64_t n = p / g.C, c = p % g.C;
-    const Cols<T> cc{&g, x + n * g.C * g.HW()};
-    T* out = cols + p * KK * L;
-    for (int64_t k = 0; k < KK; ++k) cols_row(cc, c * KK + k, 0, L, out + k * L, 1);
-  }
+  // units: blocks of one image's columns (each writes every row of its columns)
+  const int64_t L = g.L(), per_image = (L + kIm2colBlock - 1) / kIm2colBlock;
+  const ConvLoops<T>& loops = kernels().conv<T>();
+  parallel_ranges(g.N * per_image, g.N * g.C * g.KK() * L, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t n = u / per_image, l0 = (u % per_image) * kIm2colBlock;
+      loops.im2col_block(g, x, n, l0, std::min(kIm2colBlock, L - l0), cols);
+    }
+  });
 }
 
 template <typename T>

@@ -370,7 +370,9 @@ def test_bitwise_identical_for_any_thread_count(dtype, restore_threads):
     rng = np.random.default_rng(8)
     layers = [((4, 16, 20, 20), (32, 16, 3, 3), 1, 1, 1, 1), ((3, 8, 33, 31), (16, 8, 7, 7), 2, 3, 1, 1),
               ((2, 32, 12, 12), (64, 32, 1, 1), 1, 0, 1, 1), ((2, 32, 12, 12), (32, 8, 3, 3), 1, 1, 1, 4),
-              ((2, 24, 15, 15), (24, 1, 3, 3), 2, 1, 1, 24), ((5, 20, 9, 9), (40, 20, 3, 3), 1, 2, 2, 1)]
+              ((2, 24, 15, 15), (24, 1, 3, 3), 2, 1, 1, 24), ((5, 20, 9, 9), (40, 20, 3, 3), 1, 2, 2, 1),
+              # one image, strided: the threads share each block of grad_x (alone: one each)
+              ((1, 6, 20, 21), (10, 6, 3, 3), 2, 1, 1, 1)]
     for xs, ws, stride, padding, dil, groups in layers:
         x, w, b = rand(rng, xs, dtype), rand(rng, ws, dtype), rand(rng, ws[0], dtype)
         gy = None
