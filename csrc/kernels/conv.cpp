@@ -3,15 +3,13 @@
 #include "kernels/conv.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
-#include <new>
 
 #include "kernels/common.h"
 #include "kernels/conv_kernel.h"
 #include "kernels/dispatch.h"
 #include "kernels/gemm.h"
 #include "kernels/threads.h"
+#include "kernels/workspace.h"
 
 namespace fastdl::conv {
 
@@ -80,34 +78,10 @@ void col2im_channel(const Geometry& g, const T* cols, int64_t ld, int64_t j0, in
   }
 }
 
-// A grow-only, 64-byte-aligned buffer per calling thread (reused across calls, like the
-// GEMM's workspaces: fresh large buffers page-fault on every call).
-class Buffer {
- public:
-  Buffer() = default;
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  ~Buffer() { std::free(p_); }
-  void* get(size_t bytes) {
-    if (bytes > cap_) {
-      std::free(p_);
-      p_ = nullptr;
-      cap_ = 0;
-      const size_t cap = (bytes + 4095) / 4096 * 4096;
-      p_ = std::aligned_alloc(64, cap);
-      if (p_ == nullptr) throw std::bad_alloc();
-      cap_ = cap;
-    }
-    return p_;
-  }
-
- private:
-  void* p_ = nullptr;
-  size_t cap_ = 0;
-};
-
-Buffer& grad_cols_buffer() {
-  thread_local Buffer b;
+// The per-calling-thread scratch of the grad_x passes (the flipped weights, or a block of
+// grad_cols).
+Workspace& grad_cols_buffer() {
+  thread_local Workspace b;
   return b;
 }
 
