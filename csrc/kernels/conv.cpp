@@ -109,17 +109,14 @@ void parallel_ranges(int64_t items, int64_t work, Fn&& fn) {
 #endif
 }
 
-// The forward's column block: its packed KC x NC block of B (192 x 512 floats, 384 KB)
-// stays in L2 while the micro-kernel sweeps it. Measured (1 thread, N = 8, 3x3): with
-// the packer reading panel by panel, 64 x 56x56 took 11.0 ms with 512 and 12.5 ms with
-// the GEMM's 4096; packing row by row (isa/conv_isa.cpp) the difference is down to 2-3%
-// (9.3 against 9.6 ms), still in 512's favour. (Plain GEMMs keep 4096: their packing is
-// a copy.)
+// The forward's GEMM blocking (ops.matmul and linear keep the micro-kernel's).
+// Columns in blocks of NC = 512: with the packer reading panel by panel, 64 x 56x56 took
+// 11.0 ms with 512 and 12.5 ms with the GEMM's 4096 (1 thread, N = 8); packing row by row
+// (isa/conv_isa.cpp) the difference is down to 2-3%, still in 512's favour. K in blocks of
+// up to 3 KB of a panel row (768 floats, 384 doubles) instead of the micro-kernel's 1 KB:
+// C (the output, swept once per K block) is read and written fewer times; 2-8% faster
+// (512 x 7x7: 9.2 -> 8.7 ms, 64 x 56x56: 9.9 -> 9.7), the stem unchanged.
 constexpr int64_t kForwardNC = 512;
-// and its K blocks of up to 3 KB of a panel row (768 floats, 384 doubles) instead of the
-// micro-kernel's 1 KB: C (the output, swept once per K block) is read and written fewer
-// times. Measured (1 thread, N = 8, 3x3, forward): 2-8% faster (512 x 7x7: 9.2 -> 8.7 ms,
-// 64 x 56x56: 9.9 -> 9.7), the stem unchanged.
 constexpr int64_t kForwardKC = 3072;
 
 // Few output channels per group (depthwise and the like): direct loops. A GEMM packs each
@@ -166,8 +163,10 @@ void col2im(const Geometry& g, const T* cols, T* x) {
 template <typename T>
 void conv2d_forward(const Geometry& g, const T* x, const T* w, const T* b, T* y) {
   // One GEMM per group with the images side by side as columns: y's images are groups
-  // of C's columns (GemmArgs::c_group). Per image, a small image (7x7: 49 columns) would
-  // fill its last 64-column panel badly and every call would pack the weights again.
+  // of C's columns (GemmArgs::c_group). One GEMM per image filled the last 64-column
+  // panel of a small image badly (7x7: 49 of 64) and packed the weights again for every
+  // image: 512 x 7x7 took 14.0 ms and 256 x 14x14 14.8 ms that way, 9.8 and 9.4 batched
+  // (1 thread, N = 8).
   const int64_t Cg = g.Cg(), Fg = g.Fg(), K = Cg * g.KK(), L = g.L();
   if (use_direct(g)) {
     parallel_ranges(g.N * g.G, g.N * g.F * L * K, [&](int64_t u0, int64_t u1) {
