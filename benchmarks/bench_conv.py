@@ -28,11 +28,11 @@ grad_weight).
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
 import pytest
+from bench_gemm import all_threads  # n threads for fastdl, torch and NumPy's BLAS
 
 import fastdl
 from fastdl import ops, reference
@@ -41,10 +41,6 @@ try:
     import torch
 except ImportError:
     torch = None
-try:
-    import threadpoolctl
-except ImportError:
-    threadpoolctl = None
 
 BATCH = 8
 # name: (in, out, kernel, stride, padding, size, groups)
@@ -93,24 +89,6 @@ def make_cases(layer, direction, batch=BATCH, size=None, seed=0):
             cases["torch"] = lambda: torch.ops.aten.convolution_backward(
                 tgy, tx, tw, [cout], [s, s], [p, p], [1, 1], False, [0, 0], g, [True, True, True])
     return cases
-
-
-@contextlib.contextmanager
-def all_threads(n):
-    """n threads for fastdl, torch and NumPy's BLAS alike."""
-    old = fastdl.get_num_threads()
-    fastdl.set_num_threads(n)
-    told = torch.get_num_threads() if torch is not None else None
-    if torch is not None:
-        torch.set_num_threads(n)
-    limits = threadpoolctl.threadpool_limits(n) if threadpoolctl is not None else contextlib.nullcontext()
-    try:
-        with limits:
-            yield
-    finally:
-        fastdl.set_num_threads(old)
-        if torch is not None:
-            torch.set_num_threads(told)
 
 
 @pytest.fixture

@@ -104,6 +104,17 @@ py::array as_input(const char* fn, const std::string& what, const py::array& a, 
   return py::array(py::module_::import("numpy").attr("ascontiguousarray")(a));
 }
 
+py::array contiguous(const py::array& a) {
+  const int flags = a.flags();
+  if ((flags & kCContig) && (flags & kAligned)) return a;
+  return py::module_::import("numpy").attr("ascontiguousarray")(a);
+}
+
+py::array empty(DType dt, const std::vector<py::ssize_t>& shape) {
+  if (dt == DType::f32) return py::array_t<float>(shape);
+  return py::array_t<double>(shape);
+}
+
 py::sequence expect_sequence(const char* fn, const char* what, const py::handle& obj) {
   if (!py::isinstance<py::list>(obj) && !py::isinstance<py::tuple>(obj)) {
     throw py::type_error(std::string(fn) + ": " + what + " must be a list or tuple of arrays, got " +

@@ -68,4 +68,21 @@ py::array as_input(const char* fn, const std::string& what, const py::array& a, 
 // A list/tuple argument (TypeError otherwise).
 py::sequence expect_sequence(const char* fn, const char* what, const py::handle& obj);
 
+// The array itself when C-contiguous and aligned, else one contiguous copy.
+py::array contiguous(const py::array& a);
+
+// A fresh (uninitialised) array of the dtype.
+py::array empty(DType dt, const std::vector<py::ssize_t>& shape);
+
+// Calls f(T{}) with T the call's dtype (float or double), with the GIL released.
+template <class F>
+void run_released(DType dt, F&& f) {
+  py::gil_scoped_release release;
+  if (dt == DType::f32) {
+    f(0.0f);
+  } else {
+    f(0.0);
+  }
+}
+
 }  // namespace fastdl::bind

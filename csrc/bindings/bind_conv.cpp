@@ -18,20 +18,6 @@ namespace {
   throw py::value_error(std::string(fn) + ": " + msg);
 }
 
-py::array contiguous(const py::array& a) {
-  const int flags = a.flags();
-  if ((flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) &&
-      (flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
-    return a;
-  }
-  return py::module_::import("numpy").attr("ascontiguousarray")(a);
-}
-
-py::array empty(DType dt, const std::vector<py::ssize_t>& shape) {
-  if (dt == DType::f32) return py::array_t<float>(shape);
-  return py::array_t<double>(shape);
-}
-
 // An input array: float32/float64, one of the ranks given, of dtype `dt` when given.
 py::array input(const char* fn, const char* what, py::handle obj, int ndim_a, int ndim_b,
                 const DType* dt) {
@@ -75,17 +61,6 @@ void output_size(const char* fn, conv::Geometry& g, const Window& w) {
   if (g.OH < 1 || g.OW < 1) {
     fail(fn, "the output would be " + std::to_string(g.OH) + "x" + std::to_string(g.OW) +
                  " (less than 1)");
-  }
-}
-
-// Calls f(T{}) with T the call's dtype, with the GIL released.
-template <class F>
-void run_released(DType dt, F&& f) {
-  py::gil_scoped_release release;
-  if (dt == DType::f32) {
-    f(0.0f);
-  } else {
-    f(0.0);
   }
 }
 

@@ -59,34 +59,9 @@ View2D view2d(const py::array& a) {
   return {c, c.data(), c.shape(1), 1};
 }
 
-py::array contiguous(const py::array& a) {
-  const int flags = a.flags();
-  if ((flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) &&
-      (flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
-    return a;
-  }
-  return py::module_::import("numpy").attr("ascontiguousarray")(a);
-}
-
 template <typename T>
 gemm::MatrixRef<T> ref(const View2D& v) {
   return {static_cast<const T*>(v.p), v.rs, v.cs};
-}
-
-py::array empty(DType dt, std::vector<py::ssize_t> shape) {
-  if (dt == DType::f32) return py::array_t<float>(shape);
-  return py::array_t<double>(shape);
-}
-
-// Calls f(T{}) with T the call's dtype (float or double), with the GIL released.
-template <class F>
-void run_released(DType dt, F&& f) {
-  py::gil_scoped_release release;
-  if (dt == DType::f32) {
-    f(0.0f);
-  } else {
-    f(0.0);
-  }
 }
 
 py::array matmul(py::handle a_obj, py::handle b_obj) {

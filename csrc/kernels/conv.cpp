@@ -1,17 +1,15 @@
-// Convolution drivers: implicit im2col packers for the GEMM, the forward and backward
-// passes, im2col and col2im. See conv.h for the plan.
+// Convolution drivers: the GEMM calls of the forward and backward passes (their packers
+// are in isa/conv_isa.cpp), col2im, the threads. See conv.h for the plan.
 #include "kernels/conv.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
-#include <new>
 
 #include "kernels/common.h"
 #include "kernels/conv_kernel.h"
 #include "kernels/dispatch.h"
 #include "kernels/gemm.h"
 #include "kernels/threads.h"
+#include "kernels/workspace.h"
 
 namespace fastdl::conv {
 
@@ -25,26 +23,7 @@ int threads_for(int64_t work, int64_t items) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), items)));
 }
 
-// --- rows of the column matrix ------------------------------------------------------------
-
-// dst[t * ds] = plane[ih, iw0 + t * sw] for t < len, 0 outside the (H, W) plane.
-template <typename T>
-inline void gather_row(const T* plane, int64_t H, int64_t W, int64_t ih, int64_t iw0,
-                       int64_t sw, int64_t len, T* dst, int64_t ds) {
-  if (ih < 0 || ih >= H) {
-    for (int64_t t = 0; t < len; ++t) dst[t * ds] = T(0);
-    return;
-  }
-  // valid t: 0 <= iw0 + t * sw <= W - 1
-  int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
-  int64_t hi = iw0 > W - 1 ? 0 : (W - 1 - iw0) / sw + 1;
-  lo = std::min(lo, len);
-  hi = std::max(lo, std::min(hi, len));
-  const T* src = plane + ih * W + iw0;
-  for (int64_t t = 0; t < lo; ++t) dst[t * ds] = T(0);
-  for (int64_t t = lo; t < hi; ++t) dst[t * ds] = src[t * sw];
-  for (int64_t t = hi; t < len; ++t) dst[t * ds] = T(0);
-}
+// --- col2im --------------------------------------------------------------------------------
 
 // plane[ih, iw0 + t * sw] += src[t] for t < len where inside the (H, W) plane.
 template <typename T>
@@ -82,19 +61,6 @@ inline void for_segments(const Geometry& g, int64_t j0, int64_t n, Fn&& f) {
   }
 }
 
-// Row k of the column matrix at columns [j0, j0 + n), written to dst[t * ds].
-template <typename T>
-inline void cols_row(const Cols<T>& cc, int64_t k, int64_t j0, int64_t n, T* dst, int64_t ds) {
-  const Geometry& g = *cc.g;
-  const int64_t c = k / g.KK(), kh = (k / g.KW) % g.KH, kw = k % g.KW;
-  const int64_t img_stride = g.C * g.HW();
-  const T* plane0 = cc.x + c * g.HW();
-  for_segments(g, j0, n, [&](int64_t t, int64_t img, int64_t oh, int64_t ow, int64_t len) {
-    gather_row(plane0 + img * img_stride, g.H, g.W, oh * g.SH - g.PH + kh * g.DH,
-               ow * g.SW - g.PW + kw * g.DW, g.SW, len, dst + t * ds, ds);
-  });
-}
-
 // Adds columns [j0, j0 + n) (images side by side) of the column-matrix rows of channel
 // c (rows c*KK .. c*KK + KK - 1 of `cols`, row stride ld, column j0 at index 0) into
 // that channel's planes: x_c is channel c of image 0, images img_stride apart.
@@ -112,34 +78,10 @@ void col2im_channel(const Geometry& g, const T* cols, int64_t ld, int64_t j0, in
   }
 }
 
-// A grow-only, 64-byte-aligned buffer per calling thread (reused across calls, like the
-// GEMM's workspaces: fresh large buffers page-fault on every call).
-class Buffer {
- public:
-  Buffer() = default;
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  ~Buffer() { std::free(p_); }
-  void* get(size_t bytes) {
-    if (bytes > cap_) {
-      std::free(p_);
-      p_ = nullptr;
-      cap_ = 0;
-      const size_t cap = (bytes + 4095) / 4096 * 4096;
-      p_ = std::aligned_alloc(64, cap);
-      if (p_ == nullptr) throw std::bad_alloc();
-      cap_ = cap;
-    }
-    return p_;
-  }
-
- private:
-  void* p_ = nullptr;
-  size_t cap_ = 0;
-};
-
-Buffer& grad_cols_buffer() {
-  thread_local Buffer b;
+// The per-calling-thread scratch of the grad_x passes (the flipped weights, or a block of
+// grad_cols).
+Workspace& grad_cols_buffer() {
+  thread_local Workspace b;
   return b;
 }
 
@@ -167,13 +109,15 @@ void parallel_ranges(int64_t items, int64_t work, Fn&& fn) {
 #endif
 }
 
-// The forward's column block: its packed KC x NC block of B (192 x 512 floats, 384 KB)
-// stays in L2 while the micro-kernel sweeps it. Measured (1 thread, N = 8, 3x3): with
-// the packer reading panel by panel, 64 x 56x56 took 11.0 ms with 512 and 12.5 ms with
-// the GEMM's 4096; packing row by row (isa/conv_isa.cpp) the difference is down to 2-3%
-// (9.3 against 9.6 ms), still in 512's favour. (Plain GEMMs keep 4096: their packing is
-// a copy.)
+// The forward's GEMM blocking (ops.matmul and linear keep the micro-kernel's).
+// Columns in blocks of NC = 512: with the packer reading panel by panel, 64 x 56x56 took
+// 11.0 ms with 512 and 12.5 ms with the GEMM's 4096 (1 thread, N = 8); packing row by row
+// (isa/conv_isa.cpp) the difference is down to 2-3%, still in 512's favour. K in blocks of
+// up to 3 KB of a panel row (768 floats, 384 doubles) instead of the micro-kernel's 1 KB:
+// C (the output, swept once per K block) is read and written fewer times; 2-8% faster
+// (512 x 7x7: 9.2 -> 8.7 ms, 64 x 56x56: 9.9 -> 9.7), the stem unchanged.
 constexpr int64_t kForwardNC = 512;
+constexpr int64_t kForwardKC = 3072;
 
 // Few output channels per group (depthwise and the like): direct loops. A GEMM packs each
 // column value for only F/G multiply-adds. Measured (1 thread, N = 8, 3x3, forward /
@@ -191,17 +135,15 @@ bool is_pointwise(const Geometry& g) {
 
 template <typename T>
 void im2col(const Geometry& g, const T* x, T* cols) {
-  const int64_t KK = g.KK(), L = g.L(), planes = g.N * g.C;
-  const int nt = threads_for(planes * KK * L, planes);
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-#endif
-  for (int64_t p = 0; p < planes; ++p) {
-    const int64_t n = p / g.C, c = p % g.C;
-    const Cols<T> cc{&g, x + n * g.C * g.HW()};
-    T* out = cols + p * KK * L;
-    for (int64_t k = 0; k < KK; ++k) cols_row(cc, c * KK + k, 0, L, out + k * L, 1);
-  }
+  // units: blocks of one image's columns (each writes every row of its columns)
+  const int64_t L = g.L(), per_image = (L + kIm2colBlock - 1) / kIm2colBlock;
+  const ConvLoops<T>& loops = kernels().conv<T>();
+  parallel_ranges(g.N * per_image, g.N * g.C * g.KK() * L, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t n = u / per_image, l0 = (u % per_image) * kIm2colBlock;
+      loops.im2col_block(g, x, n, l0, std::min(kIm2colBlock, L - l0), cols);
+    }
+  });
 }
 
 template <typename T>
@@ -221,8 +163,10 @@ void col2im(const Geometry& g, const T* cols, T* x) {
 template <typename T>
 void conv2d_forward(const Geometry& g, const T* x, const T* w, const T* b, T* y) {
   // One GEMM per group with the images side by side as columns: y's images are groups
-  // of C's columns (GemmArgs::c_group). Per image, a small image (7x7: 49 columns) would
-  // fill its last 64-column panel badly and every call would pack the weights again.
+  // of C's columns (GemmArgs::c_group). One GEMM per image filled the last 64-column
+  // panel of a small image badly (7x7: 49 of 64) and packed the weights again for every
+  // image: 512 x 7x7 took 14.0 ms and 256 x 14x14 14.8 ms that way, 9.8 and 9.4 batched
+  // (1 thread, N = 8).
   const int64_t Cg = g.Cg(), Fg = g.Fg(), K = Cg * g.KK(), L = g.L();
   if (use_direct(g)) {
     parallel_ranges(g.N * g.G, g.N * g.F * L * K, [&](int64_t u0, int64_t u1) {
@@ -250,6 +194,7 @@ void conv2d_forward(const Geometry& g, const T* x, const T* w, const T* b, T* y)
     a.c_group_stride = g.F * L;
     a.bias_row = b != nullptr ? b + grp * Fg : nullptr;
     a.nc = kForwardNC;
+    a.kc = kForwardKC / int64_t(sizeof(T));
     gemm::gemm(a);
   }
 }

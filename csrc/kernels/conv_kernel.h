@@ -69,6 +69,14 @@ struct ConvLoops {
 
   // The sum of n values, in double (grad_bias).
   double (*sum)(const T* p, int64_t n) = nullptr;
+
+  // ops.im2col: columns [l0, l0 + ln) of image n's column matrix (every row) into cols
+  // (N, C*KH*KW, OH*OW); ln <= kIm2colBlock.
+  void (*im2col_block)(const Geometry& g, const T* x, int64_t n, int64_t l0, int64_t ln,
+                       T* cols) = nullptr;
 };
+
+// Columns per im2col_block call (the packers' planning unit).
+inline constexpr int64_t kIm2colBlock = 512;
 
 }  // namespace fastdl::conv

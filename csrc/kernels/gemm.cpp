@@ -14,13 +14,12 @@
 #include "kernels/gemm.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <new>
 #include <string>
 
 #include "kernels/common.h"
 #include "kernels/dispatch.h"
 #include "kernels/threads.h"
+#include "kernels/workspace.h"
 
 namespace fastdl::gemm {
 
@@ -28,32 +27,6 @@ namespace {
 
 // Below this many flops per thread a parallel region costs more than it saves.
 constexpr double kMinFlopsPerThread = double(1 << 21);
-
-// A grow-only, 64-byte-aligned buffer. One per calling thread (thread_local), reused
-// across calls: a fresh 58 MB buffer per call cost +50% (page faults on every call).
-class Workspace {
- public:
-  Workspace() = default;
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-  ~Workspace() { std::free(p_); }
-  void* get(size_t bytes) {
-    if (bytes > cap_) {
-      std::free(p_);
-      p_ = nullptr;
-      cap_ = 0;
-      const size_t cap = (bytes + 4095) / 4096 * 4096;
-      p_ = std::aligned_alloc(64, cap);
-      if (p_ == nullptr) throw std::bad_alloc();
-      cap_ = cap;
-    }
-    return p_;
-  }
-
- private:
-  void* p_ = nullptr;
-  size_t cap_ = 0;
-};
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -316,7 +289,7 @@ void gemm(const GemmArgs<T>& g) {
   pl.pack_b = g.pack_b.fn != nullptr ? g.pack_b : PackB<T>{&pack_b_strided<T>, &g.B};
   pl.mc = std::max<int64_t>(mk.mr, mk.mc / mk.mr * mk.mr);
   pl.nc = std::max<int64_t>(mk.nr, (g.nc > 0 ? g.nc : mk.nc) / mk.nr * mk.nr);
-  pl.nkb = ceil_div(g.K, mk.kc);
+  pl.nkb = ceil_div(g.K, g.kc > 0 ? g.kc : mk.kc);
   const int64_t kc_max = ceil_div(g.K, pl.nkb);
 
   const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);

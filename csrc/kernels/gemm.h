@@ -92,6 +92,9 @@ struct GemmArgs {
   // packer that is slow to write its panels may want the packed KC x NC block of B to
   // stay in L2.
   int64_t nc = 0;
+  // The largest K block KC; 0: the micro-kernel's. (K is cut into ceil(K / KC) equal
+  // blocks; C is swept once per block.)
+  int64_t kc = 0;
   // At most this many threads (0: fastdl::num_threads()); 1 from inside a caller's own
   // parallel region, whose threads each run their own products.
   int max_threads = 0;

@@ -370,7 +370,9 @@ def test_bitwise_identical_for_any_thread_count(dtype, restore_threads):
     rng = np.random.default_rng(8)
     layers = [((4, 16, 20, 20), (32, 16, 3, 3), 1, 1, 1, 1), ((3, 8, 33, 31), (16, 8, 7, 7), 2, 3, 1, 1),
               ((2, 32, 12, 12), (64, 32, 1, 1), 1, 0, 1, 1), ((2, 32, 12, 12), (32, 8, 3, 3), 1, 1, 1, 4),
-              ((2, 24, 15, 15), (24, 1, 3, 3), 2, 1, 1, 24), ((5, 20, 9, 9), (40, 20, 3, 3), 1, 2, 2, 1)]
+              ((2, 24, 15, 15), (24, 1, 3, 3), 2, 1, 1, 24), ((5, 20, 9, 9), (40, 20, 3, 3), 1, 2, 2, 1),
+              # one image, strided: the threads share each block of grad_x (alone: one each)
+              ((1, 6, 20, 21), (10, 6, 3, 3), 2, 1, 1, 1)]
     for xs, ws, stride, padding, dil, groups in layers:
         x, w, b = rand(rng, xs, dtype), rand(rng, ws, dtype), rand(rng, ws[0], dtype)
         gy = None
@@ -386,6 +388,29 @@ def test_bitwise_identical_for_any_thread_count(dtype, restore_threads):
         for r in results[1:]:
             for got, want in zip(r, results[0]):
                 np.testing.assert_array_equal(got, want, err_msg=str((xs, ws)))
+
+
+def test_concurrent_python_threads():
+    # the GIL is released and each calling thread has its own workspaces and plans
+    import concurrent.futures
+
+    rng = np.random.default_rng(9)
+    cases = [(rand(rng, (2, 16, 20, 20), np.float32), rand(rng, (24, 16, 3, 3), np.float32), 1, 1),
+             (rand(rng, (3, 8, 31, 30), np.float32), rand(rng, (16, 8, 7, 7), np.float32), 2, 3),
+             (rand(rng, (2, 12, 14, 14), np.float32), rand(rng, (12, 1, 3, 3), np.float32), 1, 1)]
+
+    def run(case):
+        x, w, s, p = case
+        g = x.shape[1] // w.shape[1]
+        y = ops.conv2d(x, w, None, s, p, 1, g)
+        return (y,) + ops.conv2d_backward(y, x, w, s, p, 1, g, bias=False)[:2]
+
+    want = [run(c) for c in cases]
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        for _ in range(3):
+            for got, w_ in zip(pool.map(run, cases * 2), want * 2):
+                for a, b in zip(got, w_):
+                    np.testing.assert_array_equal(a, b)
 
 
 _MEMORY_CHECK = r"""

@@ -49,7 +49,7 @@ struct Segment {
 
 // Columns at most per call of segments(): pack_cols cuts its column blocks (NC, in whole
 // panels) and pack_cols_t its K blocks of rows into pieces of this many.
-constexpr int64_t kMaxRun = 512;
+constexpr int64_t kMaxRun = conv::kIm2colBlock;
 
 // The segments of the columns [j0, j0 + n) (n <= kMaxRun); returns their number. The
 // destination is cut into panels of `split` columns, `panel` apart: column t of the range
@@ -308,6 +308,18 @@ void pack_cols(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, 
       if (tail > 0) std::fill(dt + k * nr + tail, dt + (k + 1) * nr, T(0));
     }
   }
+}
+
+// ops.im2col: the columns [l0, l0 + ln) (ln <= kMaxRun) of image n's column matrix, every
+// row, into cols (N, C*KH*KW, OH*OW).
+template <typename T>
+void im2col_block(const Geometry& g, const T* x, int64_t n, int64_t l0, int64_t ln, T* cols) {
+  Rows<T>& rows = rows_of_thread<T>();
+  const int64_t L = g.L(), KK = g.KK();
+  rows.plan(g, g.C * g.HW(), n * L + l0, ln, kMaxRun, 0);
+  T* out = cols + n * g.C * KK * L + l0;
+  KernelIndex ki(g, 0);
+  for (int64_t k = 0; k < g.C * KK; ++k, ki.next(g)) rows.row(x + ki.c * g.HW(), ki, out + k * L);
 }
 
 // Transposed panels: B(r, k) = cols(k, r), panel q holds the columns k0 + q*nr .. and the
@@ -808,6 +820,7 @@ conv::ConvLoops<T> loops() {
   l.direct_grad_x = &direct_grad_x<T>;
   l.direct_grad_w = &direct_grad_w<T>;
   l.sum = &sum<T>;
+  l.im2col_block = &im2col_block<T>;
   return l;
 }
 
