@@ -16,16 +16,16 @@ def _int(fn: str, name: str, v) -> int:
 
 
 def pair(fn: str, name: str, value, minimum: int | None = None) -> tuple[int, int]:
-    """``value`` (an int or a pair of ints) as a pair, each ``>= minimum`` if given."""
+    """``value`` (an int, or a sequence of one or two ints, as torch accepts) as a pair,
+    each entry ``>= minimum`` if given."""
     if isinstance(value, (tuple, list)):
-        if len(value) != 2:
+        if len(value) not in (1, 2):
             raise ValueError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
-        out = (_int(fn, name, value[0]), _int(fn, name, value[1]))
+        out = tuple(_int(fn, name, v) for v in value) * (2 // len(value))
     else:
-        v = _int(fn, name, value)
-        out = (v, v)
+        out = (_int(fn, name, value),) * 2
     if minimum is not None and min(out) < minimum:
-        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {value!r}")
+        raise ValueError(f"{fn}: {name} must be >= {minimum} in each dimension, got {value!r}")
     return out
 
 

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fastdl._checks import DTypeError, flag
+from fastdl._geometry import _int, pair
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -39,26 +40,6 @@ class Geometry(NamedTuple):
     pW: int
     dH: int
     dW: int
-
-
-def _int(fn, name, v):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{fn}: {name} must be an int or a pair of ints, got {type(v).__name__}")
-    return int(v)
-
-
-def pair(fn: str, name: str, value, minimum: int) -> tuple[int, int]:
-    """An int or a 1- or 2-sequence of ints as a pair; each entry must be >= minimum."""
-    if isinstance(value, (tuple, list)):
-        if len(value) not in (1, 2):
-            raise ValueError(f"{fn}: {name} must be an int or a pair of ints, got {tuple(value)!r}")
-        vals = tuple(_int(fn, name, v) for v in value)
-        vals = vals * (2 // len(vals))
-    else:
-        vals = (_int(fn, name, value),) * 2
-    if min(vals) < minimum:
-        raise ValueError(f"{fn}: {name} must be >= {minimum} in each dimension, got {value!r}")
-    return vals
 
 
 def float_array(fn: str, name: str, a) -> np.ndarray:
