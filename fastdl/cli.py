@@ -270,10 +270,14 @@ def _cmd_train(args) -> int:
     import numpy as np
 
     import fastdl as fd
+    from fastdl import distributed as dist
     from fastdl.data import ArrayDataset, DataLoader
     from fastdl.train import (History, evaluate, fit, load_checkpoint, make_optimizer,
                               num_parameters, plot_history)
 
+    processes, rank = _join_mpi(args.distributed)
+    lead = rank == 0  # only rank 0 prints and writes files
+    say = print if lead else (lambda *a, **k: None)
     out_dir = args.out
     ckpt = os.path.join(out_dir, "checkpoint.npz")
     saved = None
@@ -286,6 +290,8 @@ def _cmd_train(args) -> int:
         if saved is None:
             raise UsageError(f"--resume: {ckpt} was not written by fastdl train")
     config = _train_config(args, saved)
+    saved_processes = config.get("processes", 1)
+    config["processes"] = processes
     if args.threads is not None:
         fd.set_num_threads(args.threads)
     (X_train, y_train), (X_test, y_test) = load_data(config["data"])
@@ -296,36 +302,59 @@ def _cmd_train(args) -> int:
     scheduler = None
     if config["lr_decay"] != 1:
         scheduler = fd.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config["lr_decay"])
-    train_loader = DataLoader(ArrayDataset(X_train, y_train), batch_size=config["batch_size"],
-                              shuffle=True, seed=config["seed"])
-    test_loader = DataLoader(ArrayDataset(X_test, y_test), batch_size=512)
+    if args.distributed:
+        # each rank: its shard of a shuffle shared by all (the same order as the plain
+        # loader's in a single process), and every P-th test image
+        sampler = dist.DistributedSampler(len(X_train), seed=config["seed"])
+        train_loader = DataLoader(ArrayDataset(X_train, y_train),
+                                  batch_size=config["batch_size"], sampler=sampler,
+                                  seed=config["seed"])
+        test_loader = DataLoader(ArrayDataset(X_test[rank::processes],
+                                              y_test[rank::processes]), batch_size=512)
+    else:
+        train_loader = DataLoader(ArrayDataset(X_train, y_train),
+                                  batch_size=config["batch_size"], shuffle=True,
+                                  seed=config["seed"])
+        test_loader = DataLoader(ArrayDataset(X_test, y_test), batch_size=512)
     epochs = config["epochs"]
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {out_dir}: {exc}") from None
+    if lead:
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--out {out_dir}: {exc}") from None
 
     shape = "x".join(map(str, X_train.shape[1:]))
-    print(f"fastdl train: {config['model']} ({num_parameters(model):,} parameters) on "
+    batch = f"batch {config['batch_size']}" if processes == 1 else \
+        f"batch {config['batch_size']} per process x {processes} processes = " \
+        f"{config['batch_size'] * processes}"
+    if args.resume and saved_processes != processes:
+        say(f"note: resuming a run of {saved_processes} process(es) in {processes}: the global "
+            f"batch changes from {config['batch_size'] * saved_processes} to "
+            f"{config['batch_size'] * processes}", flush=True)
+    say(f"fastdl train: {config['model']} ({num_parameters(model):,} parameters) on "
           f"{config['data']} ({len(X_train):,} training / {len(X_test):,} test images, "
           f"{shape}); {config['optim']} lr {config['lr']:g}"
           + (f" x{config['lr_decay']:g} per epoch" if scheduler is not None else "")
-          + f", batch {config['batch_size']}, {epochs} epochs, {fd.get_num_threads()} "
-          f"thread(s){', resuming from ' + ckpt if args.resume else ''}", flush=True)
-    show_bar = not args.no_progress and sys.stdout.isatty()
-    callbacks = [] if show_bar else [_epoch_line(epochs)]
+        + f", {batch}, {epochs} epochs, {fd.get_num_threads()} thread(s)"
+        + (" per process" if processes > 1 else "")
+        + f"{', resuming from ' + ckpt if args.resume else ''}", flush=True)
+    show_bar = not args.no_progress and sys.stdout.isatty() and lead
+    callbacks = [] if show_bar or not lead else [_epoch_line(epochs)]
     t0 = time.perf_counter()
     history = fit(model, optimizer, train_loader, test_loader, epochs=epochs,
                   scheduler=scheduler, checkpoint=ckpt, callbacks=callbacks,
                   progress=show_bar, resume=ckpt if args.resume else None,
-                  extra={"config": config})
+                  extra={"config": config}, distributed=args.distributed)
     elapsed = time.perf_counter() - t0
-    history.to_json(os.path.join(out_dir, "history.json"))
+    if lead:
+        history.to_json(os.path.join(out_dir, "history.json"))
     if history.interrupted:
-        print(f"\ninterrupted after {history.epochs} complete epoch(s): checkpoint saved to "
+        say(f"\ninterrupted after {history.epochs} complete epoch(s): checkpoint saved to "
               f"{ckpt}; continue with: fastdl train --out {out_dir} --resume", flush=True)
         return EXIT_INTERRUPTED
-    result = evaluate(model, test_loader)
+    result = evaluate(model, test_loader, distributed=args.distributed)
+    if not lead:
+        return 0
     correct = int(np.trace(result["confusion"]))
     written = [os.path.join(out_dir, "history.json"), ckpt]
     note = None
@@ -343,6 +372,30 @@ def _cmd_train(args) -> int:
     if note:
         print(note)
     return 0
+
+
+def _join_mpi(distributed: bool) -> tuple[int, int]:
+    """(processes, rank) of this run: joins the MPI job with ``--distributed``; a launch
+    of several processes without it is an error (they would all write the same files)."""
+    from fastdl import distributed as dist
+
+    launched = dist.launched_size()
+    if not distributed:
+        if launched != 1:
+            raise UsageError(f"this process is one of {launched or 'several'} started by an "
+                             "MPI launcher: add --distributed to train together (or run a "
+                             "single process without mpirun)")
+        return 1, 0
+    try:
+        processes = dist.init()
+    except ImportError as exc:
+        raise UsageError(f"--distributed: {str(exc).removeprefix('fastdl.distributed: ')}") \
+            from None
+    if processes == 1 and launched == 1:
+        print("fastdl train: note: --distributed without an MPI launch: training in this one "
+              "process (for P processes: mpirun -n P fastdl train --distributed ...)",
+              file=sys.stderr, flush=True)
+    return processes, dist.rank()
 
 
 def _add_train(sub) -> None:
@@ -364,7 +417,8 @@ def _add_train(sub) -> None:
                    help="multiply the learning rate by this after each epoch (default 0.75; "
                    "1 keeps it constant)")
     t.add_argument("--batch-size", type=_number(int, 1), dest="batch_size",
-                   help="mini-batch size (default 64)")
+                   help="mini-batch size (default 64); with --distributed, per process (the "
+                   "global batch is P times larger)")
     t.add_argument("--epochs", type=_number(int, 1),
                    help=f"train up to this epoch (default {DEFAULT_EPOCHS}; with --resume, "
                    "the checkpoint's)")
@@ -376,6 +430,10 @@ def _add_train(sub) -> None:
                    help="continue from OUT/checkpoint.npz with its settings")
     t.add_argument("--no-progress", action="store_true", dest="no_progress",
                    help="no progress bar; print a line per epoch instead")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel training over MPI, launched as mpirun -n P fastdl "
+                   "train --distributed ... (needs fastdl[mpi]); each process trains on its "
+                   "shard, rank 0 prints and writes the files")
     t.set_defaults(func=_cmd_train)
 
 
@@ -450,13 +508,17 @@ def _prog(args) -> str:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
     except UsageError as exc:
         print(f"{_prog(args)}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        code = EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\n{_prog(args)}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        code = EXIT_INTERRUPTED
+    dist = sys.modules.get("fastdl.distributed")
+    if code and dist is not None and dist.is_initialized() and dist.world_size() > 1:
+        dist.abort(code)  # the other ranks may be waiting for this one: end them all
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

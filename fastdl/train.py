@@ -149,12 +149,18 @@ def _classes(out: np.ndarray, y) -> np.ndarray | None:
     return None
 
 
-def evaluate(model, loader, loss="cross_entropy") -> dict:
+def evaluate(model, loader, loss="cross_entropy", *, distributed: bool = False) -> dict:
     """The model's loss, accuracy and confusion matrix over ``loader``.
 
     Runs in eval mode (restoring the model's mode afterwards) and under
     :func:`fastdl.no_grad`. ``loader`` yields ``(xb, yb)`` (a :class:`DataLoader`, or
     any iterable of pairs).
+
+    With ``distributed=True`` in a job of several processes (:mod:`fastdl.distributed`),
+    each rank evaluates its own ``loader`` (typically its shard of the data) and the
+    sums are added across the ranks: every rank gets the metrics of all the examples.
+    (A loader that is not sharded gives the same loss and accuracy, with each example
+    counted once per rank, so the confusion counts are multiplied by the ranks.)
 
     Returns
     -------
@@ -187,11 +193,38 @@ def evaluate(model, loader, loss="cross_entropy") -> dict:
                 correct += int(np.trace(counts))
     finally:
         model.train(was_training)
+    if distributed:
+        total, loss_sum, classify, confusion = _reduce_evaluation(total, loss_sum, classify,
+                                                                  confusion)
+        correct = int(np.trace(confusion)) if classify else 0
     if total == 0:
         raise ValueError("evaluate: the loader yielded no examples")
     if not classify:
         return {"loss": loss_sum / total, "accuracy": None, "confusion": None}
     return {"loss": loss_sum / total, "accuracy": correct / total, "confusion": confusion}
+
+
+def _reduce_evaluation(total, loss_sum, classify, confusion):
+    """evaluate()'s sums added across the ranks (one rank's shard may be empty, or
+    lack the confusion matrix, so its size is agreed on first)."""
+    from fastdl import distributed as dist
+
+    if dist.world_size() == 1:
+        return total, loss_sum, classify, confusion
+    head = dist.allreduce(np.array([total, 0 if classify else 1], dtype=np.int64))
+    total, classify = int(head[0]), head[1] == 0
+    # the number of classes: the largest and (negated) the smallest of the ranks that
+    # have a confusion matrix
+    c = 0 if confusion is None else confusion.shape[0]
+    sizes = dist.allreduce(np.array([c, -c if c else -(1 << 62)], dtype=np.int64), "max")
+    c = int(sizes[0])
+    if classify and c and -int(sizes[1]) != c:
+        raise ValueError("evaluate: the ranks' outputs have different numbers of classes")
+    sums = dist.allreduce(np.array([loss_sum]))
+    counts = np.zeros((c, c), dtype=np.int64) if confusion is None else np.array(confusion)
+    if classify:
+        dist.allreduce(counts)
+    return total, float(sums[0]), classify, counts if classify else None
 
 
 # --- history ------------------------------------------------------------------------------
@@ -416,9 +449,9 @@ def _progress_bar(enabled: bool, total: int, initial: int, desc: str):
 
 # --- fit -----------------------------------------------------------------------------------
 def _training_state(model, optimizer, scheduler, loader, epoch, batch, partial, history,
-                    extra):
+                    extra, processes=1):
     return {
-        "epoch": epoch, "batch": batch, "partial": partial,
+        "epoch": epoch, "batch": batch, "partial": partial, "processes": processes,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -429,7 +462,13 @@ def _training_state(model, optimizer, scheduler, loader, epoch, batch, partial, 
     }
 
 
-def _restore(state, model, optimizer, scheduler, loader):
+def _restore(state, model, optimizer, scheduler, loader, processes=1):
+    saved = state.get("processes", 1)
+    if state["batch"] and saved != processes:
+        raise ValueError(f"resume: the checkpoint was saved in the middle of epoch "
+                         f"{state['epoch'] + 1} by a run of {saved} process(es); resume it "
+                         f"with {saved} (a checkpoint from the end of an epoch resumes with "
+                         f"any number)")
     if (state["scheduler"] is None) != (scheduler is None):
         raise ValueError("resume: the checkpoint was saved "
                          f"{'without' if state['scheduler'] is None else 'with'} a scheduler")
@@ -453,10 +492,22 @@ def _scheduler_step(scheduler, record):
 
 
 def _train_batches(model, optimizer, loss_fn, batches, done, part, bar, callbacks, epoch,
-                   interrupt) -> int:
+                   interrupt, dist=None) -> int:
     """One ``optimizer.step(closure)`` per batch, the metrics summed into ``part``, until
-    the batches run out or a stop is requested; returns the batches done in the epoch."""
-    for done, (xb, yb) in enumerate(batches, start=done + 1):
+    the batches run out or a stop is requested; returns the batches done in the epoch.
+
+    ``dist`` (a :class:`_DataParallel`, in a job of several processes): before each
+    batch the ranks agree that all have one and that none was asked to stop; the
+    closure averages the gradients and adds the loss and the metrics across them."""
+    while True:
+        batch = next(batches, None)
+        if dist is not None:
+            if not dist.agree_to_continue(batch is not None, interrupt):
+                break
+        elif batch is None:
+            break
+        xb, yb = batch
+        done += 1
         seen = []
 
         def closure(xb=xb, yb=yb, seen=seen):
@@ -465,33 +516,112 @@ def _train_batches(model, optimizer, loss_fn, batches, done, part, bar, callback
             out = model(Tensor(xb))
             value = loss_fn(out, yb)
             value.backward()
-            if not seen:  # LBFGS evaluates several times: the metrics are the first's
-                seen.append((float(value.item()), out.data))
+            first = not seen
+            if dist is not None:  # every evaluation: LBFGS's line search needs them all
+                value, metrics = dist.reduce_step(model, value, out.data if first else None,
+                                                  yb, len(xb))
+            else:
+                metrics = None
+            if first:  # LBFGS evaluates several times: the metrics are the first's
+                seen.append((float(value.item()), out.data, metrics))
             return value
 
         optimizer.step(closure)
-        value, out = seen[0]
-        n = len(xb)
-        part["loss_sum"] += value * n
-        part["count"] += n
-        pred = _classes(out, yb)
-        if pred is None:
+        value, out, metrics = seen[0]
+        if metrics is None:
+            n = len(xb)
+            loss_sum, count = value * n, n
+            pred = _classes(out, yb)
+            correct = None if pred is None else int(np.count_nonzero(pred == yb))
+        else:  # the global batch's
+            loss_sum, count, correct = metrics
+            n = count
+        part["loss_sum"] += loss_sum
+        part["count"] += count
+        if correct is None:
             part["classify"] = False
         else:
-            part["correct"] += int(np.count_nonzero(pred == yb))
+            part["correct"] += correct
         if bar is not None:
             bar.set_postfix(loss=f"{part['loss_sum'] / part['count']:.4f}", refresh=False)
             bar.update()
         _call(callbacks, "on_batch_end", epoch, done - 1, {"loss": value, "size": n},
               interrupt=interrupt)
-        if interrupt.requested:
+        if dist is None and interrupt.requested:
             break
     return done
 
 
+class _DataParallel:
+    """fit()'s side of a data-parallel run over several MPI processes."""
+
+    def __init__(self, model, optimizer, train_loader, bucket_size):
+        from fastdl import distributed
+        from fastdl.data import DataLoader
+
+        self.dist = distributed
+        self.size, self.rank = distributed.world_size(), distributed.rank()
+        self.bucket_size = bucket_size
+        sampler = getattr(train_loader, "sampler", None)
+        if isinstance(train_loader, DataLoader) and not (
+                isinstance(sampler, distributed.DistributedSampler)
+                and sampler.num_replicas == self.size):
+            raise ValueError(
+                f"fit(distributed=True): running as {self.size} processes, so each needs "
+                f"its shard of the training data: DataLoader(dataset, batch_size, sampler="
+                f"fastdl.distributed.DistributedSampler(dataset, seed=...))")
+        params = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        if not params <= {id(p) for p in model.parameters()}:
+            raise ValueError("fit(distributed=True): the optimizer has parameters that are "
+                             "not the model's (their gradients would not be averaged)")
+
+    def agree_to_continue(self, have_batch: bool, interrupt) -> bool:
+        """Whether every rank goes on with another batch. All ranks get the same
+        answer: False when one was asked to stop (``interrupt.requested`` is then set
+        on all) or when none has a batch left; a rank with a batch while another has
+        none is an error (the ranks' loaders disagree), raised on every rank."""
+        flags = self.dist.allreduce(np.array([int(have_batch), int(interrupt.requested)],
+                                             dtype=np.int64))
+        if flags[1]:
+            interrupt.requested = True
+            return False
+        if flags[0] not in (0, self.size):
+            raise RuntimeError(f"fit(distributed=True): {self.size - flags[0]} of "
+                               f"{self.size} ranks ran out of training batches before the "
+                               "others (each rank's loader must give the same number of "
+                               "batches: use DistributedSampler)")
+        return bool(flags[0])
+
+    def agree_to_stop(self, interrupt) -> None:
+        """Set ``interrupt.requested`` on every rank when it is set on any."""
+        flag = self.dist.allreduce(np.array([int(interrupt.requested)], dtype=np.int64))
+        interrupt.requested = bool(flag[0])
+
+    def reduce_step(self, model, value, out, yb, n):
+        """Average the gradients; return the loss of the global batch (a Tensor: the
+        closure's return value) and, with ``out``, the global (loss_sum, count,
+        correct or None)."""
+        self.dist.allreduce_gradients(model, self.bucket_size)
+        pred = None if out is None else _classes(out, yb)
+        sums = np.array([float(value.item()) * n, n,
+                         0 if pred is None else np.count_nonzero(pred == yb),
+                         1 if out is not None and pred is None else 0], dtype=np.float64)
+        self.dist.allreduce(sums)
+        loss = Tensor(np.array(sums[0] / sums[1], dtype=value.dtype))
+        if out is None:
+            return loss, None
+        return loss, (float(sums[0]), int(sums[1]), None if sums[3] else int(sums[2]))
+
+    def synchronize(self, model):
+        """Rank 0's buffers (BatchNorm's running statistics: each rank updates its own
+        from its batches) on every rank: done before evaluating and saving."""
+        self.dist.broadcast_buffers(model)
+
+
 def fit(model, optimizer, train_loader, val_loader=None, epochs: int = 1,
         loss="cross_entropy", scheduler=None, checkpoint=None, callbacks=(),
-        progress: bool = True, *, resume=None, extra=None) -> History:
+        progress: bool = True, *, resume=None, extra=None, distributed: bool = False,
+        bucket_size: int | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs; return the :class:`History`.
 
     Each batch ``(xb, yb)`` of ``train_loader`` (in training mode) takes one
@@ -534,6 +664,23 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs: int = 1,
         objects passed in must be built like the saved run's.
     extra : optional
         Stored in the checkpoints as ``extra`` (e.g. the command line that made it).
+    distributed : bool, default False
+        Data-parallel training over MPI (:mod:`fastdl.distributed`; run the script
+        under ``mpirun -n P``). Rank 0's parameters and buffers are broadcast first;
+        each closure evaluation averages the gradients across the ranks before the
+        optimizer uses them (so the ranks' models stay identical; LBFGS works too) and
+        adds up the loss and metrics, so the history, the callbacks' logs, schedulers
+        and early stopping see the global batch. ``train_loader`` must give each rank
+        its shard, the same number of batches on every rank: a DataLoader with
+        ``sampler=DistributedSampler(dataset, seed=...)``. ``val_loader`` may be a shard
+        or the whole set (see :func:`evaluate`). Only rank 0 shows the progress bar
+        and writes the checkpoint; every rank runs the callbacks and returns the
+        history. BatchNorm normalizes with each rank's own batch statistics (as torch
+        DDP) and the running statistics are rank 0's, copied to every rank at the end
+        of each epoch (before validation and the checkpoint). Without an MPI launch
+        (one process) this is an ordinary run.
+    bucket_size : int, optional
+        Bytes per gradient bucket (:data:`fastdl.distributed.DEFAULT_BUCKET_SIZE`).
 
     Returns
     -------
@@ -549,19 +696,31 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs: int = 1,
         if checkpoint is None:
             raise ValueError("fit: resume=True needs checkpoint= (the file to resume from)")
         resume = checkpoint
+    dist, processes = None, 1
+    if distributed:
+        from fastdl import distributed as _dist
+
+        processes = _dist.init()
+        if processes > 1:
+            dist = _DataParallel(model, optimizer, train_loader,
+                                 _dist.DEFAULT_BUCKET_SIZE if bucket_size is None
+                                 else bucket_size)
     history, start_epoch, start_batch, partial = History(), 0, 0, None
     if resume is not None:
-        state = load_checkpoint(resume)
-        _restore(state, model, optimizer, scheduler, train_loader)
+        state = load_checkpoint(resume)  # every rank reads it (a shared file system)
+        _restore(state, model, optimizer, scheduler, train_loader, processes)
         history = History(state["history"])
         start_epoch, start_batch, partial = state["epoch"], state["batch"], state["partial"]
-    show = bool(progress) and sys.stdout.isatty()
+    if dist is not None:
+        dist.dist.broadcast_parameters(model)
+    lead = dist is None or dist.rank == 0
+    show = bool(progress) and sys.stdout.isatty() and lead
 
     def save(epoch, batch, part):
-        if checkpoint is not None:
+        if checkpoint is not None and lead:
             save_checkpoint(checkpoint, _training_state(model, optimizer, scheduler,
                                                         train_loader, epoch, batch, part,
-                                                        history, extra))
+                                                        history, extra, processes))
 
     with _DeferredInterrupt() as interrupt:
         for epoch in range(start_epoch, epochs):
@@ -582,16 +741,21 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs: int = 1,
                                 else None, first_batch, f"epoch {epoch + 1}/{epochs}")
             try:
                 done = _train_batches(model, optimizer, loss_fn, batches, first_batch, part,
-                                      bar, callbacks, epoch, interrupt)
+                                      bar, callbacks, epoch, interrupt, dist)
                 part["time"] += time.perf_counter() - t0
                 if interrupt.requested:
+                    if dist is not None:
+                        dist.synchronize(model)
                     save(epoch, done, part)
                     history.interrupted = True
                     break
                 if part["count"] == 0:
                     raise ValueError("fit: the training loader yielded no batches")
                 t1 = time.perf_counter()
-                val = evaluate(model, val_loader, loss_fn) if val_loader is not None else None
+                if dist is not None:
+                    dist.synchronize(model)
+                val = evaluate(model, val_loader, loss_fn, distributed=dist is not None) \
+                    if val_loader is not None else None
                 record = {
                     "epoch": epoch + 1,
                     "loss": part["loss_sum"] / part["count"],
@@ -614,6 +778,8 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs: int = 1,
                 _scheduler_step(scheduler, record)
             save(epoch + 1, 0, None)
             _call(callbacks, "on_epoch_end", epoch, record, interrupt=interrupt)
+            if dist is not None:
+                dist.agree_to_stop(interrupt)
             if interrupt.requested:
                 history.interrupted = True
                 break

@@ -77,6 +77,11 @@ class DataLoader:
         Applied to each ``xb`` (not to ``yb``): ``transform(xb, generator=rng)`` if it
         takes a ``generator`` (the transforms in :mod:`fastdl.data.transforms` do), else
         ``transform(xb)``.
+    sampler : iterable of indices with ``len()``, optional
+        Batches of the indices it gives, in its order, instead of the whole dataset
+        (e.g. a :class:`fastdl.distributed.DistributedSampler`: this rank's shard).
+        Excludes ``shuffle=True`` (the sampler decides the order). :meth:`set_epoch`
+        and :meth:`load_state_dict` are passed on to it when it has them.
 
     Reproducibility: epoch ``e``'s order is a permutation drawn from
     ``numpy.random.SeedSequence(seed, spawn_key=(e, 0))``, and batch ``b`` of that epoch
@@ -91,7 +96,8 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False,
-                 drop_last: bool = False, seed: int | None = None, transform=None):
+                 drop_last: bool = False, seed: int | None = None, transform=None,
+                 sampler=None):
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError("DataLoader: dataset must have __len__ and __getitem__ (e.g. an "
                             f"ArrayDataset), got {type(dataset).__name__}")
@@ -108,30 +114,54 @@ class DataLoader:
             raise TypeError(f"DataLoader: transform must be callable or None, got "
                             f"{type(transform).__name__}")
         self.transform = transform
+        if sampler is not None:
+            if not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
+                raise TypeError(f"DataLoader: sampler must be an iterable of indices with "
+                                f"len(), got {type(sampler).__name__}")
+            if self.shuffle:
+                raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive "
+                                 "(the sampler decides the order)")
+        self.sampler = sampler
         self.epoch = 0
 
+    def _size(self) -> int:
+        """The number of examples an epoch visits."""
+        return len(self.dataset) if self.sampler is None else len(self.sampler)
+
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = self._size()
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next ``iter()`` produce epoch ``epoch`` (0-based)."""
         self.epoch = _int("epoch", epoch, 0)
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(self.epoch)
 
     def state_dict(self) -> dict:
-        """``{"seed", "epoch"}``: all a resumed run needs to reproduce the next epochs."""
-        return {"seed": self.seed, "epoch": self.epoch}
+        """``{"seed", "epoch"}``: all a resumed run needs to reproduce the next epochs
+        (and ``"sampler"``, the sampler's state dict, when it has one)."""
+        state = {"seed": self.seed, "epoch": self.epoch}
+        if hasattr(self.sampler, "state_dict"):
+            state["sampler"] = self.sampler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         seed = state["seed"]
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"DataLoader: state['seed'] must be an int, got {type(seed).__name__}")
+        if state.get("sampler") is not None and hasattr(self.sampler, "load_state_dict"):
+            self.sampler.load_state_dict(state["sampler"])
         self.set_epoch(state["epoch"])
         self.seed = int(seed) % (1 << 64)
 
     def order(self, epoch: int) -> np.ndarray:
         """The indices of the examples in the order epoch ``epoch`` visits them."""
         n = len(self.dataset)
+        if self.sampler is not None:
+            if hasattr(self.sampler, "set_epoch"):
+                self.sampler.set_epoch(_int("epoch", epoch, 0))
+            return np.fromiter(iter(self.sampler), dtype=np.int64, count=len(self.sampler))
         if not self.shuffle:
             return np.arange(n)
         ss = np.random.SeedSequence(self.seed, spawn_key=(_int("epoch", epoch, 0), 0))
@@ -143,13 +173,18 @@ class DataLoader:
         return self._batches(epoch)
 
     def _batches(self, epoch: int):
-        order = self.order(epoch) if self.shuffle else None
-        n, bs = len(self.dataset), self.batch_size
+        ordered = self.shuffle or self.sampler is not None
+        order = self.order(epoch) if ordered else None
+        n, bs = self._size(), self.batch_size
+        # a sharding sampler's ranks get their own transform draws (rank 0's are those
+        # of a loader without a sampler)
+        shard = getattr(self.sampler, "rank", 0) if self.sampler is not None else 0
         for b in range(len(self)):
             start, stop = b * bs, min((b + 1) * bs, n)
-            xb, yb = self._fetch(order[start:stop] if self.shuffle else slice(start, stop))
+            xb, yb = self._fetch(order[start:stop] if ordered else slice(start, stop))
             if self.transform is not None:
-                ss = np.random.SeedSequence(self.seed, spawn_key=(epoch, 1, b))
+                key = (epoch, 1, b) if not shard else (epoch, 1, b, int(shard))
+                ss = np.random.SeedSequence(self.seed, spawn_key=key)
                 xb = apply(self.transform, xb, np.random.default_rng(ss))
             yield xb, yb
 
@@ -173,4 +208,5 @@ class DataLoader:
     def __repr__(self) -> str:
         return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)}, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last}, seed={self.seed})")
+                f"drop_last={self.drop_last}, seed={self.seed}"
+                + (f", sampler={self.sampler!r})" if self.sampler is not None else ")"))
