@@ -49,3 +49,8 @@ def test_readme_examples_run_in_order():
     # the training section: a resumed run continues the epochs and the schedule
     assert "[1, 2, 3] [0.01, 0.0075, 0.005625]\n" in text
     assert int(re.search(r"(\d+) of 360\n", text).group(1)) >= 340
+    # distributed training: one process is rank 0 of 1; the shards; the scaling model
+    assert re.search(r"^1 \[0\.\d+, 0\.9\d+\]$", text, flags=re.M)
+    assert "[[1, 9, 6, 5, 2], [7, 0, 4, 8, 3]] True\n" in text
+    assert "S = 44,695,848 bytes\n10 GbE ['35.8', '53.8', '62.9', '67.8']\n" in text
+    assert "100 Gb/s InfiniBand ['3.6', '5.4', '6.3', '6.8']\n" in text
