@@ -105,3 +105,7 @@ def main(argv=None):
         if rank == 0:
             print(f"  allreduce_gradients, bucket {bucket:>9} B: {calls[bucket]:>2} Allreduce "
                   f"calls, {med * 1e3:.2f} ms ({nbytes / med / 1e9:.2f} GB/s of gradients)")
+
+
+if __name__ == "__main__":
+    main()
