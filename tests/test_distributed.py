@@ -197,7 +197,7 @@ def test_without_mpi4py_a_launched_process_gets_one_line_naming_the_extra(run_py
     assert r.returncode == 2 and "add --distributed" in r.stderr
 
 
-# --- mpirun -n 2 ------------------------------------------------------------------------------------
+# --- mpirun -n 2 ------------------------------------------------------------------------------
 def _mpirun_prefix():
     """The mpirun command line for 2 local processes, or a skip (a failure under
     FASTDL_REQUIRE_MPI=1) when mpirun or mpi4py is missing."""
