@@ -429,3 +429,66 @@ def test_mpirun_without_distributed_is_an_error(mpirun):
     r = mpirun(*_cli("--epochs", "1", "--out", "run"))
     assert r.returncode != 0
     assert "add --distributed" in r.stderr
+
+
+# A stop requested on one rank (Ctrl-C delivered to it, or a callback) stops every rank
+# after the same batch; rank 0's mid-epoch checkpoint then resumes in 2 processes,
+# bitwise as the uninterrupted run.
+INTERRUPT_SCRIPT = r"""
+import os
+import signal
+import sys
+import fastdl as fd
+from fastdl import distributed as dist
+from fastdl.data import ArrayDataset, DataLoader, load_digits
+from fastdl.train import SmallCNN, fit
+
+stage, out = sys.argv[1], sys.argv[2]
+fd.set_num_threads(1)
+(X, y), (Xt, yt) = load_digits()
+
+
+def run(checkpoint, resume=None, callbacks=()):
+    P, r = dist.init(), dist.rank()
+    fd.manual_seed(0)
+    model = SmallCNN(width=4)
+    opt = fd.optim.Adam(model.parameters(), lr=1e-2)
+    sched = fd.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+    train = DataLoader(ArrayDataset(X, y), batch_size=32, seed=1,
+                       sampler=dist.DistributedSampler(len(X), seed=1))
+    val = DataLoader(ArrayDataset(Xt[r::P], yt[r::P]), batch_size=100)
+    return fit(model, opt, train, val, epochs=2, scheduler=sched, checkpoint=checkpoint,
+               progress=False, distributed=True, resume=resume, callbacks=callbacks)
+
+
+class CtrlC:
+    def on_batch_end(self, epoch, batch, logs):
+        if dist.rank() == 1 and (epoch, batch) == (1, 5):
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+if stage == "first":
+    run(f"{out}/whole.npz")
+    history = run(f"{out}/split.npz", callbacks=[CtrlC()])
+    print("rank", dist.rank(), "interrupted", history.interrupted, history.epochs)
+else:
+    history = run(f"{out}/split.npz", resume=True)
+    print("rank", dist.rank(), "resumed", history.interrupted, history.epochs)
+"""
+
+
+def test_a_stop_on_one_rank_stops_all_and_resumes_bitwise(mpirun, tmp_path):
+    r = mpirun(sys.executable, "-c", INTERRUPT_SCRIPT, "first", tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "rank 0 interrupted True 1" in r.stdout and "rank 1 interrupted True 1" in r.stdout
+    state = load_checkpoint(tmp_path / "split.npz")
+    assert (state["epoch"], state["batch"], state["processes"]) == (1, 6, 2)
+    r = mpirun(sys.executable, "-c", INTERRUPT_SCRIPT, "resume", tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "rank 0 resumed False 2" in r.stdout and "rank 1 resumed False 2" in r.stdout
+    a, b = _arrays(tmp_path / "whole.npz"), _arrays(tmp_path / "split.npz")
+    assert a.keys() == b.keys()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    whole, split = load_checkpoint(tmp_path / "whole.npz"), load_checkpoint(tmp_path / "split.npz")
+    assert whole["history"]["loss"] == split["history"]["loss"]
+    assert whole["history"]["val_accuracy"] == split["history"]["val_accuracy"]
