@@ -196,7 +196,7 @@ def evaluate(model, loader, loss="cross_entropy", *, distributed: bool = False) 
     if distributed:
         total, loss_sum, classify, confusion = _reduce_evaluation(total, loss_sum, classify,
                                                                   confusion)
-        correct = int(np.trace(confusion)) if classify else 0
+        correct = int(np.trace(confusion)) if classify and confusion is not None else 0
     if total == 0:
         raise ValueError("evaluate: the loader yielded no examples")
     if not classify:

@@ -160,6 +160,13 @@ def test_fit_distributed_in_one_process_is_an_ordinary_run():
     assert h1["loss"] == h2["loss"]
     for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
         assert np.array_equal(a, b), k
+    (_, _), (Xt, yt) = fd.data.load_digits()
+    test = DataLoader(ArrayDataset(Xt, yt), batch_size=100)
+    plain, reduced = fd.train.evaluate(m1, test), fd.train.evaluate(m1, test, distributed=True)
+    assert plain["loss"] == reduced["loss"] and plain["accuracy"] == reduced["accuracy"]
+    assert np.array_equal(plain["confusion"], reduced["confusion"])
+    with pytest.raises(ValueError, match="no examples"):
+        fd.train.evaluate(m1, [], distributed=True)
 
 
 def test_mid_epoch_checkpoint_resumes_only_with_its_process_count(tmp_path):
@@ -258,11 +265,11 @@ import numpy as np
 import fastdl as fd
 from fastdl import distributed as dist, nn
 from fastdl.data import ArrayDataset, DataLoader, load_digits
-from fastdl.train import SmallCNN, fit
+from fastdl.train import SmallCNN, evaluate, fit
 
 mode, out = sys.argv[1], sys.argv[2]
 fd.set_num_threads(1)
-(X, y), _ = load_digits()
+(X, y), (Xt, yt) = load_digits()
 X, y = X[:512], y[:512]
 B = 32  # per rank; the global batch is 64
 
@@ -305,6 +312,12 @@ for case, bn, name, n, epochs in [("sgd", False, "sgd", 512, 2),
         results[f"{case}/{k}"] = np.array(v)
     results[f"{case}/loss"] = np.array(history["loss"])
     results[f"{case}/accuracy"] = np.array(history["accuracy"])
+    if case == "adam_bn" and mode == "dist":  # each rank evaluates every other test image
+        P, r = dist.world_size(), dist.rank()
+        shard = DataLoader(ArrayDataset(Xt[r::P], yt[r::P]), batch_size=50)
+        result = evaluate(model, shard, distributed=True)
+        results["eval/loss"] = np.array(result["loss"])
+        results["eval/confusion"] = result["confusion"]
 
 if mode == "dist":
     r = dist.rank()
@@ -343,6 +356,16 @@ def test_two_ranks_stay_identical_and_match_one_process(mpirun, run_python, tmp_
     assert abs(rank0["adam_bn/loss"][-1] - single["adam_bn/loss"][-1]) < 0.1
     assert not np.array_equal(rank0["adam_bn/bn1.running_mean"],
                               single["adam_bn/bn1.running_mean"])
+    # evaluate(distributed=True) on the shards: the metrics of the whole test set
+    model = fd.train.SmallCNN(width=4)
+    model.load_state_dict({k[len("adam_bn/"):]: v for k, v in rank0.items()
+                           if k.startswith("adam_bn/") and k not in ("adam_bn/loss",
+                                                                     "adam_bn/accuracy")})
+    (_, _), (Xt, yt) = fd.data.load_digits()
+    whole = fd.train.evaluate(model, DataLoader(ArrayDataset(Xt, yt), batch_size=50))
+    assert np.array_equal(rank0["eval/confusion"], whole["confusion"])
+    assert rank0["eval/confusion"].sum() == len(yt)
+    np.testing.assert_allclose(rank0["eval/loss"], whole["loss"], rtol=1e-5)
     # allreduce_gradients: the mean of the ranks' grads, whatever the buckets
     for bucket, calls in ((1, 4), (64, 4), (4 << 20, 3)):
         assert int(rank0[f"bucket{bucket}/calls"]) == calls

@@ -156,7 +156,8 @@ class DataLoader:
         self.seed = int(seed) % (1 << 64)
 
     def order(self, epoch: int) -> np.ndarray:
-        """The indices of the examples in the order epoch ``epoch`` visits them."""
+        """The indices of the examples in the order epoch ``epoch`` visits them (with a
+        sampler: the sampler's, for that epoch)."""
         n = len(self.dataset)
         if self.sampler is not None:
             if hasattr(self.sampler, "set_epoch"):
