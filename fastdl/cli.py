@@ -332,9 +332,9 @@ def _cmd_train(args) -> int:
             f"batch changes from {config['batch_size'] * saved_processes} to "
             f"{config['batch_size'] * processes}", flush=True)
     say(f"fastdl train: {config['model']} ({num_parameters(model):,} parameters) on "
-          f"{config['data']} ({len(X_train):,} training / {len(X_test):,} test images, "
-          f"{shape}); {config['optim']} lr {config['lr']:g}"
-          + (f" x{config['lr_decay']:g} per epoch" if scheduler is not None else "")
+        f"{config['data']} ({len(X_train):,} training / {len(X_test):,} test images, "
+        f"{shape}); {config['optim']} lr {config['lr']:g}"
+        + (f" x{config['lr_decay']:g} per epoch" if scheduler is not None else "")
         + f", {batch}, {epochs} epochs, {fd.get_num_threads()} thread(s)"
         + (" per process" if processes > 1 else "")
         + f"{', resuming from ' + ckpt if args.resume else ''}", flush=True)
@@ -350,7 +350,7 @@ def _cmd_train(args) -> int:
         history.to_json(os.path.join(out_dir, "history.json"))
     if history.interrupted:
         say(f"\ninterrupted after {history.epochs} complete epoch(s): checkpoint saved to "
-              f"{ckpt}; continue with: fastdl train --out {out_dir} --resume", flush=True)
+            f"{ckpt}; continue with: fastdl train --out {out_dir} --resume", flush=True)
         return EXIT_INTERRUPTED
     result = evaluate(model, test_loader, distributed=args.distributed)
     if not lead:
