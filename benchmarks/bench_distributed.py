@@ -26,7 +26,7 @@ import fastdl.models as M
 from fastdl import distributed as dist
 from fastdl.nn import functional as F
 
-BUCKETS = (1, 256 << 10, 1 << 20, 4 << 20, 25 << 20, 64 << 20)  # 1 byte: one per tensor
+BUCKETS = (64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20)
 
 
 def _median_over_ranks(values, op="max"):
