@@ -294,6 +294,8 @@ def _cmd_train(args) -> int:
     config["processes"] = processes
     if args.threads is not None:
         fd.set_num_threads(args.threads)
+    elif processes > 1 and "OMP_NUM_THREADS" not in os.environ:
+        _share_cores(fd)
     (X_train, y_train), (X_test, y_test) = load_data(config["data"])
     fd.manual_seed(config["seed"])
     model = build_model(config["model"], X_test)
@@ -398,6 +400,17 @@ def _join_mpi(distributed: bool) -> tuple[int, int]:
     return processes, dist.rank()
 
 
+def _share_cores(fd) -> None:
+    """At most cores / (processes on this machine) threads per process: Open MPI binds
+    each of more than 2 processes to a whole socket, whose every core OpenMP would
+    otherwise use in each process."""
+    local = os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE") or os.environ.get("MPI_LOCALNRANKS")
+    if local and local.isdigit() and int(local) > 1:
+        share = max(1, (os.cpu_count() or 1) // int(local))
+        if fd.get_num_threads() > share:
+            fd.set_num_threads(share)
+
+
 def _add_train(sub) -> None:
     from fastdl.train import OPTIMIZERS
 
@@ -422,7 +435,9 @@ def _add_train(sub) -> None:
     t.add_argument("--epochs", type=_number(int, 1),
                    help=f"train up to this epoch (default {DEFAULT_EPOCHS}; with --resume, "
                    "the checkpoint's)")
-    t.add_argument("--threads", type=_number(int, 1), help="threads for fastdl's kernels")
+    t.add_argument("--threads", type=_number(int, 1), help="threads for fastdl's kernels (with "
+                   "--distributed: per process, by default at most the machine's cores "
+                   "divided by its processes)")
     t.add_argument("--seed", type=int, help="seeds the initial weights and the batch order "
                    "(default 0)")
     t.add_argument("--out", default="fastdl-run", help="output folder (default ./fastdl-run)")
