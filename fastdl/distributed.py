@@ -16,7 +16,8 @@ global batch of P x B examples.
   every epoch (torch.utils.data.DistributedSampler's semantics).
 - :func:`allreduce_gradients`: average the ``.grad`` of the parameters across ranks,
   packed into contiguous buckets of ``bucket_size`` bytes (one in-place ``Allreduce`` on
-  a NumPy buffer per bucket; nothing is pickled).
+  a NumPy buffer per bucket, larger gradients in place in bucket-sized slices; nothing
+  is pickled).
 - :func:`broadcast_parameters` / :func:`broadcast_buffers`: copy rank 0's parameters and
   buffers (BatchNorm's running statistics) to every rank.
 - :func:`allreduce`: an in-place reduction of a small NumPy array (metrics, flags).
