@@ -10,7 +10,8 @@
 # them: tests/reference (NumPy twins only, never the native module) and pooling
 # (Cython, compiled once without ISA flags); and the tests that already spawn one
 # process per ISA themselves (test_each_isa, test_isa_path_matches_reference).
-# About 70 s per ISA on the 2-core CI machine (about 2.5 min in all).
+# Time: 80 s of CPU per ISA, 2.6 min in all (5 min wall on the shared development
+# machine at load ~7; about 3 min on an idle 2-core one).
 set -euo pipefail
 venv=${FASTDL_CI_VENV:?FASTDL_CI_VENV must name the venv fastdl is installed in}
 root=$(pwd)
