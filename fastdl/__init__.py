@@ -13,6 +13,9 @@ __version__ = "0.1.0"
 try:
     from fastdl import _core
 except ImportError as exc:  # pragma: no cover - depends on how the package was installed
+    if "FASTDL_ISA=" in str(exc):  # the build is fine; the environment asks for too much
+        raise ImportError(f"fastdl: {exc} (unset FASTDL_ISA to use the fastest "
+                          "available)") from None
     raise ImportError(
         "fastdl's native module fastdl._core could not be imported "
         f"({exc}). Build and install fastdl from source with a C++17 compiler: "
@@ -51,9 +54,15 @@ def get_num_threads() -> int:
 def build_info() -> dict:
     """How this fastdl was built and what it runs on.
 
-    Keys: ``openmp`` (bool), ``num_threads``, ``simd`` (the instruction set chosen at
-    import: "baseline", "avx2" or "avx512"), ``isa_available``, ``isa_compiled``,
-    ``gemm``, ``compiler``, ``version``.
+    Keys: ``isa`` (the kernel set chosen at import: "baseline", "avx2" or "avx512";
+    the fastest one available unless the ``FASTDL_ISA`` environment variable names
+    another), ``isa_available`` (compiled in and supported by this CPU, slowest first),
+    ``isa_compiled``, ``native`` (built with ``FASTDL_NATIVE=ON``: every unit for this
+    CPU only), ``openmp`` (bool), ``openmp_version`` (the ``_OPENMP`` date the
+    kernels were compiled against; only with OpenMP), ``openmp_runtime`` (the path of
+    the OpenMP library actually loaded, e.g. libgomp, or a copy vendored into
+    ``fastdl.libs/`` by auditwheel; "" without OpenMP), ``num_threads``, ``simd`` (the
+    same as ``isa``, its older name), ``gemm``, ``compiler``, ``version``.
     """
     info = dict(_core.build_info())
     info["version"] = __version__

@@ -11,6 +11,9 @@
 #ifndef FASTDL_COMPILER
 #define FASTDL_COMPILER "unknown"
 #endif
+#ifndef FASTDL_NATIVE_BUILD
+#define FASTDL_NATIVE_BUILD 0
+#endif
 
 namespace fastdl::bind {
 
@@ -22,16 +25,21 @@ void register_runtime(py::module_& m) {
   m.def("get_num_threads", [] { return fastdl::num_threads(); });
   m.def("build_info", [] {
     py::dict d;
-    d["openmp"] = fastdl::have_openmp();
-    d["num_threads"] = fastdl::num_threads();
-    d["simd"] = std::string(fastdl::kernels().isa);
+    // "isa" and "simd" are the same (the kernel set in use); "simd" is the older name.
+    d["isa"] = std::string(fastdl::kernels().isa);
     d["isa_available"] = fastdl::available_isas();
     d["isa_compiled"] = fastdl::compiled_isas();
-    d["gemm"] = std::string(fastdl::gemm::describe());
-    d["compiler"] = std::string(FASTDL_COMPILER);
+    // FASTDL_NATIVE=ON: every unit was compiled with -march=native (runs on this CPU only)
+    d["native"] = static_cast<bool>(FASTDL_NATIVE_BUILD);
+    d["openmp"] = fastdl::have_openmp();
 #if defined(_OPENMP)
     d["openmp_version"] = static_cast<int>(_OPENMP);
 #endif
+    d["openmp_runtime"] = fastdl::openmp_library();
+    d["num_threads"] = fastdl::num_threads();
+    d["simd"] = std::string(fastdl::kernels().isa);
+    d["gemm"] = std::string(fastdl::gemm::describe());
+    d["compiler"] = std::string(FASTDL_COMPILER);
     return d;
   });
 }

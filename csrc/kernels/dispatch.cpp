@@ -7,8 +7,19 @@ namespace fastdl {
 
 namespace {
 
+// FASTDL_TEST_HIDE_ISA=avx512[,avx2]: behave as on a CPU without those instruction sets
+// (tests only: it lets an AVX-512 machine check that asking for a missing ISA fails and
+// that the default falls back to the next one; the CPUID probe is all it bypasses).
+bool hidden_for_tests(const std::string& isa) {
+  const char* env = std::getenv("FASTDL_TEST_HIDE_ISA");
+  if (env == nullptr) return false;
+  const std::string list = std::string(",") + env + ",";
+  return list.find("," + isa + ",") != std::string::npos;
+}
+
 bool cpu_has(const std::string& isa) {
   if (isa == "baseline") return true;
+  if (hidden_for_tests(isa)) return false;
 #if defined(FASTDL_HAVE_X86_ISAS) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
   // __builtin_cpu_supports also checks that the OS saves the wider register state.

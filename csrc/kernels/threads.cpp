@@ -4,6 +4,13 @@
 
 #include "kernels/common.h"
 
+#if defined(_OPENMP) && defined(__has_include)
+#if __has_include(<dlfcn.h>)
+#include <dlfcn.h>
+#define FASTDL_HAVE_DLADDR 1
+#endif
+#endif
+
 namespace fastdl {
 
 namespace {
@@ -16,6 +23,19 @@ bool have_openmp() {
 #else
   return false;
 #endif
+}
+
+std::string openmp_library() {
+#if defined(FASTDL_HAVE_DLADDR)
+  // The address of omp_get_max_threads as this module calls it (through its GOT, so after
+  // symbol interposition): the library that answers fastdl's OpenMP calls.
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&omp_get_max_threads), &info) != 0 &&
+      info.dli_fname != nullptr) {
+    return info.dli_fname;
+  }
+#endif
+  return "";
 }
 
 int num_threads() {

@@ -238,7 +238,10 @@ FASTDL_INLINE void stream_copy(T* FASTDL_RESTRICT dst, const T* FASTDL_RESTRICT 
   constexpr int64_t E = static_cast<int64_t>(sizeof(T));
   int64_t k = 0;
   if constexpr (V > 0) {
-    const int64_t head = std::min<int64_t>(n, (V - reinterpret_cast<uintptr_t>(dst) % V) % V / E);
+    // W == V here; V itself in a modulus would draw a division-by-zero warning from GCC
+    // on targets without SSE2 (aarch64), where V is 0 and this branch is discarded.
+    constexpr int64_t W = V > 0 ? V : 1;
+    const int64_t head = std::min<int64_t>(n, (W - reinterpret_cast<uintptr_t>(dst) % W) % W / E);
     for (; k < head; ++k) dst[k] = src[k];
     for (; k + V / E <= n; k += V / E) {
       char* d = reinterpret_cast<char*>(dst + k);
