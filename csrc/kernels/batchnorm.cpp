@@ -154,7 +154,12 @@ struct Moments {
     s2 += m2b + nb * d * d;
   }
   double mean() const { return k + s1 / n; }
-  double m2() const { return std::max(0.0, s2 - s1 * (s1 / n)); }
+  // clamped at 0 against rounding; a NaN (from a NaN or inf in x) stays NaN (std::max
+  // would make it 0)
+  double m2() const {
+    const double m = s2 - s1 * (s1 / n);
+    return m < 0.0 ? 0.0 : m;
+  }
 };
 
 // How many threads, and whether they split groups: groups must outnumber threads well

@@ -47,8 +47,11 @@ FASTDL_INLINE void finish_moments(double m, double s1, double s2, double inv_n, 
                                   double* m2) {
   const double d = s1 * inv_n;
   *mean = m + d;
-  // s1^2/n <= s2 for exact sums; rounding could push the difference below zero.
-  *m2 = std::max(0.0, s2 - s1 * d);
+  // s1^2/n <= s2 for exact sums; rounding could push the difference below zero. Not
+  // std::max(0.0, .): that turns a NaN (from a NaN or inf in x) into 0, a finite
+  // variance where torch and the twin give NaN.
+  const double m2v = s2 - s1 * d;
+  *m2 = m2v < 0.0 ? 0.0 : m2v;
 }
 
 // --- reading a block from memory -------------------------------------------------------
