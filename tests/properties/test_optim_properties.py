@@ -1,0 +1,184 @@
+"""Property tests of the six fused optimizer steps (fastdl.ops.*_step) against their NumPy
+twins: every option, random hyperparameters, one to three consecutive steps from a random
+step count, float32 and float64, and tensor-list layouts: empty lists, 0-d and 0-size
+arrays, many tiny tensors, one tensor of several 16384-element chunks (the threaded
+path) beside tiny ones, grads in any memory layout.
+
+Both sides run the same elementwise formulas in the same dtype; the native code may
+contract to FMA and multiply by reciprocals, so each output may differ by a few
+roundings of the values that make it: ``8 u (|new| + |old|)``. Where the formula is
+ill-conditioned (momentum cancelling the gradient, ``sqrt(v - a**2)`` in centered
+RMSprop, steps compounding) the twin's own rounding error measures the conditioning:
+the twin is run a second time in the other precision, and the spread between the two
+runs, rescaled to the dtype under test (``u / u_float32`` for float64), is added to the
+bound (four times it). The bound is thus relative, scale-free and tight where the data
+are well conditioned.
+"""
+
+import numpy as np
+from hypothesis import given, strategies as st
+
+from fastdl import ops, reference as ref
+
+STATES = {  # state lists in positional order
+    "sgd_step": ["momentum_buffers"],
+    "adagrad_step": ["state_sums"],
+    "adadelta_step": ["square_avgs", "acc_deltas"],
+    "rmsprop_step": ["square_avgs", "grad_avgs", "momentum_buffers"],
+    "adam_step": ["exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs"],
+    "nadam_step": ["exp_avgs", "exp_avg_sqs"],
+}
+HAS_STEP = {"sgd_step", "adagrad_step", "adam_step", "nadam_step"}
+CHUNK = 1 << 14  # csrc/kernels/optim_driver.h kChunk
+
+
+def _options(fname):
+    """A strategy of the keyword options of ``fname`` (every option it has)."""
+    wd = st.sampled_from([0.0, 0.0, 0.1, 1e-3])
+    common = dict(weight_decay=wd, maximize=st.booleans())
+    lr = st.sampled_from([1e-3, 0.01, 0.1, 1.0])
+    beta = st.sampled_from([0.0, 0.3, 0.9, 0.999])
+    if fname == "sgd_step":
+        return st.fixed_dictionaries(dict(lr=lr, momentum=st.sampled_from([0.0, 0.5, 0.9]),
+                                          dampening=st.sampled_from([0.0, 0.3]),
+                                          nesterov=st.booleans(), **common))
+    if fname == "adagrad_step":
+        return st.fixed_dictionaries(dict(lr=lr, lr_decay=st.sampled_from([0.0, 0.05]),
+                                          eps=st.sampled_from([1e-10, 1e-3]), **common))
+    if fname == "adadelta_step":
+        return st.fixed_dictionaries(dict(lr=st.sampled_from([1.0, 0.5]),
+                                          rho=st.sampled_from([0.9, 0.3]),
+                                          eps=st.sampled_from([1e-6, 1e-3]), **common))
+    if fname == "rmsprop_step":
+        return st.fixed_dictionaries(dict(lr=lr, alpha=st.sampled_from([0.99, 0.3]),
+                                          eps=st.sampled_from([1e-8, 1e-3]),
+                                          momentum=st.sampled_from([0.0, 0.9]),
+                                          centered=st.booleans(), **common))
+    if fname == "adam_step":
+        return st.fixed_dictionaries(dict(lr=lr, beta1=beta, beta2=beta,
+                                          eps=st.sampled_from([1e-8, 1e-3]),
+                                          amsgrad=st.booleans(),
+                                          decoupled_weight_decay=st.booleans(), **common))
+    return st.fixed_dictionaries(dict(lr=lr, beta1=beta, beta2=beta,
+                                      eps=st.sampled_from([1e-8, 1e-3]),
+                                      momentum_decay=st.sampled_from([4e-3, 0.05]),
+                                      decoupled_weight_decay=st.booleans(), **common))
+
+
+small_shapes = st.sampled_from([(), (0,), (1,), (2,), (3,), (0, 3), (2, 3), (1, 1, 5),
+                                (7,), (4, 1)])
+layouts = st.one_of(
+    st.just([]),                                                    # an empty list
+    st.lists(small_shapes, min_size=1, max_size=4),                 # a few tiny tensors
+    st.lists(small_shapes, min_size=20, max_size=80),               # many tiny ones
+    st.lists(small_shapes, max_size=3).map(                         # one large tensor
+        lambda s: s + [(2 * CHUNK + 17,)]),
+    st.lists(st.sampled_from([(CHUNK - 1,), (CHUNK + 1,), (5, 3000)]), min_size=2,
+             max_size=4),                                           # chunk edges
+)
+
+
+@st.composite
+def problems(draw):
+    fname = draw(st.sampled_from(sorted(STATES)))
+    return dict(fname=fname, kw=draw(_options(fname)), shapes=draw(layouts),
+                dtype=draw(st.sampled_from([np.float32, np.float64])),
+                steps=draw(st.integers(1, 3)), t0=draw(st.integers(1, 5)),
+                zero_state=draw(st.booleans()), strided_grads=draw(st.booleans()),
+                seed=draw(st.integers(0, 2**32 - 1)))
+
+
+def _unused(fname, kw):
+    mom = kw.get("momentum", 0.0)
+    return {"momentum_buffers": mom <= 0 if fname == "rmsprop_step" else mom == 0,
+            "grad_avgs": not kw.get("centered", False),
+            "max_exp_avg_sqs": not kw.get("amsgrad", False)}.get
+
+
+def _initial(p, rng):
+    """params and state lists for one problem (float64; cast per run)."""
+    fname, shapes = p["fname"], p["shapes"]
+    unused = _unused(fname, p["kw"])
+    arrays = {"params": [rng.standard_normal(s) for s in shapes]}
+    for name in STATES[fname]:
+        if unused(name, False):
+            arrays[name] = []
+        elif p["zero_state"]:
+            arrays[name] = [np.zeros(s) for s in shapes]
+        elif name in ("grad_avgs", "exp_avgs", "momentum_buffers"):
+            arrays[name] = [rng.standard_normal(s) for s in shapes]
+        else:  # second moments: positive, and above grad_avgs**2 for centered RMSprop
+            arrays[name] = [rng.random(s) + 4.0 for s in shapes]
+    return arrays
+
+
+def _grad(g, strided):
+    if not strided or g.ndim == 0:
+        return g
+    big = np.zeros(g.shape[:-1] + (2 * g.shape[-1],), g.dtype)
+    big[..., 1::2] = g
+    return big[..., 1::2]
+
+
+FIRST_MOMENTS = {"params", "momentum_buffers", "grad_avgs", "exp_avgs", "acc_deltas"}
+
+
+def _cast(arrays, dtype):
+    return {k: [np.array(a, dtype=dtype) for a in v] for k, v in arrays.items()}
+
+
+def _step(mod, fname, kw, arrays, grads, t, mu, strided):
+    call = dict(kw)
+    if fname in HAS_STEP:
+        call["step"] = t
+    if fname == "nadam_step":
+        call["mu_product"] = mu
+    out = getattr(mod, fname)(arrays["params"], [_grad(g, strided) for g in grads],
+                              *[arrays[n] for n in STATES[fname]], **call)
+    if fname != "nadam_step":
+        assert out is None
+    return out
+
+
+@given(problems())
+def test_optimizer_steps_match_twin(p):
+    """Each step from the same state (the twin's after the previous step), so that the
+    bound is one step's: a few roundings of the values that enter the step, the
+    previous value, the result, and the gradient (squared for second moments)."""
+    fname, kw, dt = p["fname"], p["kw"], p["dtype"]
+    rng = np.random.default_rng(p["seed"])
+    twin = _cast(_initial(p, rng), dt)
+    other = np.float64 if dt == np.float32 else np.float32
+    u = np.finfo(dt).eps / 2
+    rescale = 1.0 if dt == np.float32 else u / (np.finfo(np.float32).eps / 2)
+    mu = 1.0 if p["t0"] == 1 else 0.9
+    for t in range(p["t0"], p["t0"] + p["steps"]):
+        grads = [rng.standard_normal(s).astype(dt) for s in p["shapes"]]
+        nat, shadow, old = _cast(twin, dt), _cast(twin, other), _cast(twin, np.float64)
+        ids = {k: [id(a) for a in v] for k, v in nat.items()}
+        mu_n = _step(ops, fname, kw, nat, grads, t, mu, p["strided_grads"])
+        mu_t = _step(ref, fname, kw, twin, grads, t, mu, False)
+        _step(ref, fname, kw, shadow, [g.astype(other) for g in grads], t, mu, False)
+        if fname == "nadam_step":
+            assert isinstance(mu_n, float) and abs(mu_n - mu_t) <= 4e-16 * abs(mu_t)
+            mu = mu_t
+        for name, arrs in nat.items():
+            assert [id(a) for a in arrs] == ids[name]  # updated in place, never replaced
+            for i, got in enumerate(arrs):
+                want = twin[name][i]
+                assert got.dtype == dt and got.shape == want.shape
+                got64, want64 = got.astype(np.float64), want.astype(np.float64)
+                np.testing.assert_array_equal(np.isnan(got64), np.isnan(want64),
+                                              err_msg=f"{fname} {name}[{i}] NaN")
+                with np.errstate(invalid="ignore", over="ignore"):
+                    spread = np.abs(want64 - shadow[name][i].astype(np.float64)) * rescale
+                    g = np.abs(grads[i].astype(np.float64)) + kw.get("weight_decay", 0) * np.abs(old["params"][i])
+                    terms = np.abs(want64) + np.abs(old[name][i]) + (g if name in FIRST_MOMENTS else g * g)
+                spread = np.where(np.isfinite(spread), spread, 0.0)
+                tol = 8 * u * terms + 4 * spread + np.finfo(dt).tiny
+                fin = np.isfinite(want64)
+                np.testing.assert_array_equal(got64[~fin], want64[~fin])
+                err = np.abs(got64 - want64)[fin]
+                assert (err <= tol[fin]).all(), (
+                    f"{fname} {kw} step {t} {name}[{i}] shape {got.shape}: worst error "
+                    f"{err.max():.3g}, bound there {tol[fin][np.argmax(err - tol[fin])]:.3g}")
