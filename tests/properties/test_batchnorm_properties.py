@@ -59,7 +59,8 @@ def test_batch_norm_forward_backward_match_twin(case):
     rm_r, rv_r = (None, None) if rm is None else (up(rm), up(rv))
 
     if training and m == 1:
-        for impl, a, b in ((ops, rm_n, rv_n), (ref, rm_r, rv_r)):
+        rm_t, rv_t = (None, None) if rm is None else (rm.copy(), rv.copy())
+        for impl, a, b in ((ops, rm_n, rv_n), (ref, rm_t, rv_t)):
             with pytest.raises(ValueError, match="more than 1 value per channel"):
                 impl.batch_norm(xin, gamma, beta, a, b, training, mom, eps)
         if rm is not None:
@@ -85,7 +86,10 @@ def test_batch_norm_forward_backward_match_twin(case):
     assert_within(invstd, winvstd, winvstd, 4, "save_invstd")
     g = np.ones(C) if gamma is None else np.abs(up(gamma))
     b = np.zeros(C) if beta is None else np.abs(up(beta))
-    xh = (absx + np.abs(wmean).reshape(bshape)) * winvstd.reshape(bshape)  # >= |x_hat|
+    # the batch mean is accurate to a few u of mean|x| (a sum's bound), not of |mean|:
+    # that error enters every y; running stats in eval are used as given
+    mean_size = np.abs(wmean) if (rm is not None and not training) else mean_abs
+    xh = (absx + mean_size.reshape(bshape)) * winvstd.reshape(bshape)  # >= |x_hat| + error
     assert_within(y, wy, xh * g.reshape(bshape) + b.reshape(bshape), 4, "y")
     if rm is not None:
         if training:

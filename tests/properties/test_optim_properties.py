@@ -105,7 +105,9 @@ def _initial(p, rng):
             arrays[name] = []
         elif p["zero_state"]:
             arrays[name] = [np.zeros(s) for s in shapes]
-        elif name in ("grad_avgs", "exp_avgs", "momentum_buffers"):
+        elif name == "grad_avgs":  # |a| < 2: a**2 stays below the square averages (>= 4)
+            arrays[name] = [rng.uniform(-1.9, 1.9, s) for s in shapes]
+        elif name in ("exp_avgs", "momentum_buffers"):
             arrays[name] = [rng.standard_normal(s) for s in shapes]
         else:  # second moments: positive, and above grad_avgs**2 for centered RMSprop
             arrays[name] = [rng.random(s) + 4.0 for s in shapes]
@@ -172,7 +174,8 @@ def test_optimizer_steps_match_twin(p):
                                               err_msg=f"{fname} {name}[{i}] NaN")
                 with np.errstate(invalid="ignore", over="ignore"):
                     spread = np.abs(want64 - shadow[name][i].astype(np.float64)) * rescale
-                    g = np.abs(grads[i].astype(np.float64)) + kw.get("weight_decay", 0) * np.abs(old["params"][i])
+                    g = (np.abs(grads[i].astype(np.float64))
+                         + kw.get("weight_decay", 0) * np.nan_to_num(np.abs(old["params"][i])))
                     terms = np.abs(want64) + np.abs(old[name][i]) + (g if name in FIRST_MOMENTS else g * g)
                 spread = np.where(np.isfinite(spread), spread, 0.0)
                 tol = 8 * u * terms + 4 * spread + np.finfo(dt).tiny

@@ -98,6 +98,15 @@ def test_max_pool_matches_twin(c):
     np.testing.assert_array_equal(y, ry)
     np.testing.assert_array_equal(ind, rind)
     gy = rng.standard_normal(y.shape).astype(c["dtype"])
+    plane = x.shape[-2] * x.shape[-1]
+    if ind.size and (ind.min() < 0 or ind.max() >= plane):
+        # a window that sees no input (dilation steps over the whole unpadded input): y is
+        # -inf with torch's out-of-plane index in all three; the backward refuses it
+        assert (y[(ind < 0) | (ind >= plane)] == -np.inf).all()
+        for impl in (ops, ref):
+            with pytest.raises(ValueError, match="outside the input plane"):
+                impl.max_pool2d_backward(gy, ind, x.shape)
+        return
     gx = ops.max_pool2d_backward(_layout(gy, c["layout"]), ind, x.shape)
     k = c["k"][0] * c["k"][1]
     assert gx.shape == x.shape and gx.dtype == x.dtype
@@ -170,3 +179,17 @@ def test_regression_twin_avg_pool_is_silent_on_nonfinite_input():
     assert np.isnan(want[0, 0, 0]) and np.isnan(want[0, 1, 0]) and want[0, 4, 0] == -np.inf
     gy = ref.avg_pool2d_backward(want, x.shape, (1, 2))
     np.testing.assert_array_equal(np.isnan(gy[0, 0]), [True, True, False])
+
+
+def test_regression_window_that_sees_no_input():
+    # Found by the deep hypothesis run (test_max_pool_matches_twin, shrunk to this): a
+    # 1x1 input, kernel (1, 6), padding (0, 3), dilation (1, 2), ceil_mode: the one window
+    # steps over the only input element. Native, twin and torch all give y = -inf with
+    # index 1, outside the 1-element plane; max_pool2d_backward must reject that index
+    # with a ValueError (never write out of bounds).
+    x = np.array([[[0.5]]], np.float32)
+    for impl in (ops, ref):
+        y, ind = impl.max_pool2d(x, (1, 6), None, (0, 3), (1, 2), True)
+        assert y.item() == -np.inf and ind.item() == 1
+        with pytest.raises(ValueError, match="outside the input plane"):
+            impl.max_pool2d_backward(np.ones_like(y), ind, x.shape)
