@@ -147,7 +147,9 @@ struct Plan {
 struct Moments {
   double n = 0, k = 0, s1 = 0, s2 = 0;
   void add(double nb, double mb, double m2b) {
-    if (n == 0) k = mb;
+    // the shift is the first block's mean, unless that is inf or NaN (an inf in the
+    // block): then 0, so that the other blocks' finite means still add up to +-inf
+    if (n == 0) k = std::isfinite(mb) ? mb : 0.0;
     const double d = mb - k;
     n += nb;
     s1 += nb * d;
