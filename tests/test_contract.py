@@ -360,19 +360,8 @@ def _aliasing_cases():
 
 # Known deviations from the twin and torch, found by this table and still open (strict
 # xfails: each starts failing the day it is fixed, and is then moved out of this list).
-# All need an infinite or NaN operand; finite inputs are unaffected.
-_ZERO_PAD = ("the direct/transposed-convolution backward loops multiply the zero padding "
-             "of grad_y by every input or weight, so an inf or NaN there reaches gradient "
-             "entries whose true sum has no such term (0 * inf = NaN); torch and the twin "
-             "sum only the real terms")
+# Both need an infinite gamma or invstd; finite inputs are unaffected.
 KNOWN = {
-    "conv2d_backward-inf-x": _ZERO_PAD,
-    "conv2d_backward-nan-weight": _ZERO_PAD,
-    "conv2d_backward-inf-weight": _ZERO_PAD,
-    "batch_norm_train-inf-x": "the statistics are sums shifted by one sample of the channel "
-                              "(exact two-pass blocks): an inf sample makes the mean NaN (inf - "
-                              "inf), where torch and the twin give +-inf in save_mean and "
-                              "running_mean (y is NaN in all three)",
     "batch_norm_backward-inf-gamma": "grad_x = dy*a + (x - mean)*b + c with per-channel "
                                      "coefficients: an infinite gamma or invstd gives "
                                      "inf - inf = NaN where the twin's and torch's "

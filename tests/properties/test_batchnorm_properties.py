@@ -143,3 +143,26 @@ def test_regression_nan_in_x_makes_the_variance_nan(dtype):
     np.testing.assert_array_equal(np.isnan(invstd), np.isnan(winvstd))
     np.testing.assert_array_equal(np.isnan(rv), [False, True, False])
     np.testing.assert_array_equal(np.isnan(rm), [False, True, False])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(4, 3, 5), (8, 3, 300, 30), (64, 40, 5, 5), (1024, 48),
+                                   (2, 2, 90, 90)])
+def test_regression_inf_in_x_gives_an_infinite_mean(shape, dtype):
+    # Found by the contract table (tests/test_contract.py, batch_norm_train-inf-x): the
+    # statistics are deviations from each block's plain mean, and with an inf in the
+    # block those are inf - inf = NaN, so save_mean and running_mean came out NaN where
+    # torch and the twin give +-inf. Shapes: the plane, tile and split-row paths.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[7] = np.inf                 # channel 0 (and 1 in the 2-D case): +inf
+    x.flat[x.size // 2] = np.inf
+    x.flat[-1] = -np.inf
+    outs = []
+    for impl in (ops, ref):
+        rm, rv = np.zeros(shape[1], dtype), np.ones(shape[1], dtype)
+        outs.append([*impl.batch_norm(x, None, None, rm, rv, True), rm, rv])
+    for name, got, want in zip(["y", "save_mean", "save_invstd", "running_mean",
+                                "running_var"], *outs):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=name)
+        np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)], err_msg=name)

@@ -11,6 +11,7 @@ im2col only copies, so it must be exact.
 """
 
 import numpy as np
+import pytest
 from hypothesis import given, strategies as st
 
 from bounds import absf, assert_within, up
@@ -127,3 +128,40 @@ def test_output_below_one_is_a_value_error_in_both(h, k, p, s, d, dtype):
             assert "output" in str(e)
             results.append("ValueError")
     assert results[0] == results[1] == ((1, 1, out, out) if out >= 1 else "ValueError")
+
+
+# ------------------------------------------------------------------ regressions
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("where", ["x", "weight", "grad_y"])
+@pytest.mark.parametrize("value", [np.inf, np.nan])
+@pytest.mark.parametrize("geom", [
+    ((2, 4, 6, 7), (6, 2, 3, 3), 1, 1, 1, 2),   # direct loops (groups, <= 4 outputs each)
+    ((2, 4, 7, 7), (6, 2, 3, 3), 2, 1, 1, 2),   # direct loops, strided grad_x
+    ((2, 3, 6, 7), (5, 3, 3, 3), 1, 1, 1, 1),   # GEMM, transposed-convolution grad_x
+    ((2, 3, 7, 7), (5, 3, 3, 3), 2, 2, 1, 1),   # GEMM, col2im grad_x
+    ((1, 4, 6, 6), (4, 1, 3, 3), 1, 2, 2, 4),   # depthwise, dilated
+])
+def test_regression_nonfinite_values_reach_only_their_own_terms(geom, value, where, dtype):
+    # Found by the contract table (tests/test_contract.py, conv2d_backward-inf-x and
+    # -nan-weight): the direct loops and the transposed convolution of the backward run
+    # over zero-padded planes, so an inf or NaN met padding zeros that the true sums do
+    # not have (0 * inf = NaN) and made gradient entries NaN where torch and the twin
+    # give numbers. Every output's NaN/inf pattern must be the twin's.
+    xs, ws, s, p, d, groups = geom
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    y = ref.conv2d(x, w, None, s, p, d, groups)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    arr = {"x": x, "weight": w, "grad_y": gy}[where]
+    arr.flat[-1] = value  # a corner: next to the padding
+    arr.flat[arr.size // 3] = -value if value == np.inf else value
+    got = ops.conv2d_backward(gy, x, w, s, p, d, groups)
+    want = ref.conv2d_backward(up(gy), up(x), up(w), s, p, d, groups)
+    for name, g_, w_ in zip(("grad_x", "grad_weight", "grad_bias"), got, want):
+        np.testing.assert_array_equal(np.isnan(g_), np.isnan(w_), err_msg=f"{name} NaN")
+        np.testing.assert_array_equal(np.isposinf(g_), np.isposinf(w_), err_msg=f"{name} +inf")
+        np.testing.assert_array_equal(np.isneginf(g_), np.isneginf(w_), err_msg=f"{name} -inf")
+    yn = ops.conv2d(x, w, None, s, p, d, groups)
+    np.testing.assert_array_equal(np.isnan(yn), np.isnan(ref.conv2d(x, w, None, s, p, d, groups)))
