@@ -26,3 +26,27 @@ def _run_python(code, *args, env=None, timeout=120):
 def run_python():
     """``run_python(code, *args, env={...})`` -> CompletedProcess (see _run_python)."""
     return _run_python
+
+
+# Hypothesis profiles. "default" (used by CI and a plain `pytest`) is small and
+# derandomized: the same examples every run, so a failure reproduces exactly and the
+# property suites (tests/properties) stay fast. `--hypothesis-profile=deep` draws
+# fresh random examples, many of them, for long local runs; failures print the
+# reproduce blob. Property tests set no max_examples of their own, so the profile rules.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "default", max_examples=25, deadline=None, derandomize=True, database=None,
+    print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "deep", max_examples=1500, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("default")
+
+
+def pytest_configure(config):
+    # Reporting a failing example, hypothesis writes a patch with libcst, whose import of
+    # mypy_extensions warns; under filterwarnings=error that would hide the failure
+    # behind an INTERNALERROR.
+    config.addinivalue_line("filterwarnings",
+                            "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")

@@ -110,6 +110,31 @@ py::array contiguous(const py::array& a) {
   return py::module_::import("numpy").attr("ascontiguousarray")(a);
 }
 
+ByteRange byte_range(const py::array& a) {
+  const char* base = static_cast<const char*>(a.data());
+  if (a.size() == 0) return {base, base};
+  const char* lo = base;
+  const char* hi = base + a.itemsize();
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    const py::ssize_t span = (a.shape(d) - 1) * a.strides(d);
+    if (span < 0) {
+      lo += span;
+    } else {
+      hi += span;
+    }
+  }
+  return {lo, hi};
+}
+
+bool overlap(const py::array& a, const py::array& b) {
+  const ByteRange ra = byte_range(a), rb = byte_range(b);
+  return ra.first < ra.last && rb.first < rb.last && ra.first < rb.last && rb.first < ra.last;
+}
+
+py::array copy_of(const py::array& a) {
+  return py::module_::import("numpy").attr("array")(a, py::arg("order") = "C");
+}
+
 py::array empty(DType dt, const std::vector<py::ssize_t>& shape) {
   if (dt == DType::f32) return py::array_t<float>(shape);
   return py::array_t<double>(shape);

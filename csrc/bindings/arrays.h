@@ -71,6 +71,21 @@ py::sequence expect_sequence(const char* fn, const char* what, const py::handle&
 // The array itself when C-contiguous and aligned, else one contiguous copy.
 py::array contiguous(const py::array& a);
 
+// The bytes [first, last) that an array's elements span (first == last when it is
+// empty), whatever its strides.
+struct ByteRange {
+  const char* first;
+  const char* last;
+};
+ByteRange byte_range(const py::array& a);
+
+// Whether two arrays' byte ranges intersect (a conservative test of shared memory,
+// exact for C-contiguous arrays).
+bool overlap(const py::array& a, const py::array& b);
+
+// A fresh C-contiguous copy of an array.
+py::array copy_of(const py::array& a);
+
 // A fresh (uninitialised) array of the dtype.
 py::array empty(DType dt, const std::vector<py::ssize_t>& shape);
 

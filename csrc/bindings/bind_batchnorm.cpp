@@ -131,6 +131,17 @@ py::tuple batch_norm(py::handle x_obj, py::handle gamma_obj, py::handle beta_obj
                             "both are updated in place");
     }
   }
+  if (update) {
+    // Inputs that share memory with the running stats (gamma passed as running_mean,
+    // say) are copied once: the kernel writes the running stats before it reads gamma,
+    // beta and x for the output.
+    auto separate = [&](py::array& a) {
+      if (overlap(a, *rm) || overlap(a, *rv)) a = copy_of(a);
+    };
+    separate(x);
+    if (gamma) separate(*gamma);
+    if (beta) separate(*beta);
+  }
   if (training && geo.N * geo.S == 1) {
     throw py::value_error(std::string(fn) +
                           ": expected more than 1 value per channel when training, got input size " +

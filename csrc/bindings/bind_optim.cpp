@@ -1,7 +1,10 @@
 // Bindings of the fused optimizer steps: unpack the lists, validate every array (before
 // anything is written), release the GIL, call the kernel. The Python wrappers in
 // fastdl/ops/optim.py own the public signatures and check the scalar arguments.
+#include <algorithm>
 #include <array>
+#include <iterator>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -28,6 +31,55 @@ struct Unpacked {
 };
 
 std::string item(const char* list, size_t i) { return std::string(list) + "[" + std::to_string(i) + "]"; }
+
+// Aliasing. The in-place targets (params and used state arrays, all C-contiguous) must
+// not share memory with one another: the same array passed twice (as two params, as a
+// param and its state, as two state buffers) would be updated twice or with one
+// buffer's value read as another's, and the threads would race on it. That is a
+// ValueError, raised before anything is written. A grad is only read, so one that
+// shares memory with a target (a param passed as its own grad, say) is copied here, once,
+// and the step then computes what it computes on separate arrays.
+void check_aliasing(const char* fn, Unpacked& u,
+                    const std::vector<std::pair<const char*, size_t>>& state_names) {
+  const size_t n = u.param.size();
+  struct Span {
+    ByteRange r;
+    size_t k;  // index into u.keep
+  };
+  std::vector<Span> spans;
+  auto add = [&](size_t k) {
+    const ByteRange r = byte_range(u.keep[k]);
+    if (r.first < r.last) spans.push_back({r, k});
+  };
+  for (size_t i = 0; i < n; ++i) add(2 * i);
+  for (size_t k = 2 * n; k < u.keep.size(); ++k) add(k);
+  auto name = [&](size_t k) {
+    if (k < 2 * n) return item("params", k / 2);
+    const auto& sn = state_names[k - 2 * n];
+    return item(sn.first, sn.second);
+  };
+  std::sort(spans.begin(), spans.end(),
+            [](const Span& a, const Span& b) { return a.r.first < b.r.first; });
+  for (size_t j = 1; j < spans.size(); ++j) {
+    if (spans[j].r.first < spans[j - 1].r.last) {
+      const size_t a = std::min(spans[j - 1].k, spans[j].k), b = std::max(spans[j - 1].k, spans[j].k);
+      throw py::value_error(std::string(fn) + ": " + name(b) + " shares memory with " + name(a) +
+                            "; arrays updated in place must be distinct and not overlap");
+    }
+  }
+  // The spans are now disjoint and sorted: a grad overlaps one iff it overlaps the last
+  // span that starts before the grad's end.
+  for (size_t i = 0; i < n; ++i) {
+    const ByteRange g = byte_range(u.keep[2 * i + 1]);
+    if (g.first == g.last || spans.empty()) continue;
+    auto it = std::lower_bound(spans.begin(), spans.end(), g.last,
+                               [](const Span& s, const char* end) { return s.r.first < end; });
+    if (it != spans.begin() && std::prev(it)->r.last > g.first) {
+      u.keep[2 * i + 1] = copy_of(u.keep[2 * i + 1]);
+      u.grad[i] = u.keep[2 * i + 1].data();
+    }
+  }
+}
 
 Unpacked unpack(const char* fn, py::handle params_obj, py::handle grads_obj,
                 std::initializer_list<StateArg> states) {
@@ -71,6 +123,9 @@ Unpacked unpack(const char* fn, py::handle params_obj, py::handle grads_obj,
     u.keep.push_back(std::move(p));
     u.keep.push_back(std::move(g));
   }
+  // Names of the in-place targets: params (u.keep[2i]), then the used state arrays in
+  // the order they follow the params and grads in u.keep.
+  std::vector<std::pair<const char*, size_t>> names;
   size_t si = 0;
   for (const StateArg& s : states) {
     const py::sequence& l = lists[si];
@@ -78,17 +133,14 @@ Unpacked unpack(const char* fn, py::handle params_obj, py::handle grads_obj,
       for (size_t i = 0; i < n; ++i) {
         py::array a = expect_array(fn, item(s.name, i), l[i]);
         check_inplace(fn, item(s.name, i), a, u.dtype, u.keep[2 * i], item("params", i));
-        void* ptr = a.mutable_data();
-        if (ptr == u.param[i] && a.size() > 0) {
-          throw py::value_error(std::string(fn) + ": " + item(s.name, i) + " is the same array as " +
-                                item("params", i));
-        }
-        u.state[si].push_back(ptr);
+        u.state[si].push_back(a.mutable_data());
         u.keep.push_back(std::move(a));
+        names.push_back({s.name, i});
       }
     }
     ++si;
   }
+  check_aliasing(fn, u, names);
   return u;
 }
 

@@ -147,14 +147,21 @@ struct Plan {
 struct Moments {
   double n = 0, k = 0, s1 = 0, s2 = 0;
   void add(double nb, double mb, double m2b) {
-    if (n == 0) k = mb;
+    // the shift is the first block's mean, unless that is inf or NaN (an inf in the
+    // block): then 0, so that the other blocks' finite means still add up to +-inf
+    if (n == 0) k = std::isfinite(mb) ? mb : 0.0;
     const double d = mb - k;
     n += nb;
     s1 += nb * d;
     s2 += m2b + nb * d * d;
   }
   double mean() const { return k + s1 / n; }
-  double m2() const { return std::max(0.0, s2 - s1 * (s1 / n)); }
+  // clamped at 0 against rounding; a NaN (from a NaN or inf in x) stays NaN (std::max
+  // would make it 0)
+  double m2() const {
+    const double m = s2 - s1 * (s1 / n);
+    return m < 0.0 ? 0.0 : m;
+  }
 };
 
 // How many threads, and whether they split groups: groups must outnumber threads well

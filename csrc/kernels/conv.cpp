@@ -3,6 +3,7 @@
 #include "kernels/conv.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "kernels/common.h"
 #include "kernels/conv_kernel.h"
@@ -323,8 +324,30 @@ void grad_weight_gemm(const Geometry& g, const T* gy, const T* x, T* gw) {
   }
 }
 
+template <typename T>
+bool any_nan(const T* a, int64_t n) {
+  bool nan = false;
+  for (int64_t i = 0; i < n; ++i) nan |= a[i] != a[i];
+  return nan;
+}
+
+template <typename T>
+bool all_finite(const T* a, int64_t n) {
+  bool finite = true;
+  for (int64_t i = 0; i < n; ++i) finite &= std::isfinite(a[i]);
+  return finite;
+}
+
 }  // namespace
 
+// Non-finite operands. The direct loops and the transposed convolution run over grad_y
+// or x with zero padding around them, and so form products with padding zeros that the
+// gradient's true sum does not have: an inf or NaN meeting one gives 0 * inf = NaN where
+// torch and the twin (which sum only the real terms) give a number. Both are caught
+// cheaply and routed to the GEMM paths, whose im2col columns and W^T @ grad_y products
+// hold the real terms only: a non-finite weight (a scan of the small weight tensor)
+// takes grad_x by col2im; a NaN in grad_w from the direct loops (a scan of grad_w; it
+// can only come from a non-finite x or grad_y) has grad_w recomputed by the GEMM.
 template <typename T>
 void conv2d_backward(const Geometry& g, const T* gy, const T* x, const T* w, T* gx, T* gw,
                      T* gb) {
@@ -335,12 +358,14 @@ void conv2d_backward(const Geometry& g, const T* gy, const T* x, const T* w, T* 
     parallel_ranges(g.G, g.N * g.F * L * K, [&](int64_t u0, int64_t u1) {
       loops.direct_grad_w(g, gy, x, gw, u0, u1);
     });
+    if (any_nan(gw, g.F * K)) grad_weight_gemm(g, gy, x, gw);
   } else {
     grad_weight_gemm(g, gy, x, gw);
   }
-  if (g.SH == 1 && g.SW == 1) {  // a convolution of grad_y (GEMM or direct)
+  const bool finite_w = all_finite(w, g.F * K);
+  if (g.SH == 1 && g.SW == 1 && finite_w) {  // a convolution of grad_y (GEMM or direct)
     grad_x_transposed(g, gy, w, gx);
-  } else if (use_direct(g)) {
+  } else if (use_direct(g) && finite_w) {
     parallel_ranges(g.N * g.C, g.N * g.F * L * K, [&](int64_t p0, int64_t p1) {
       loops.direct_grad_x(g, gy, w, gx, p0, p1);
     });

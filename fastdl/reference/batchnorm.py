@@ -72,8 +72,8 @@ def _check_channel_vector(fn, name, a, x, inplace=False):
     if inplace:
         if not a.flags.writeable:
             raise ValueError(f"{fn}: {name} is read-only; it is updated in place in training")
-        if not a.flags.c_contiguous:
-            raise ValueError(f"{fn}: {name} must be C-contiguous: it is updated in place in "
+        if not a.flags.c_contiguous or not a.flags.aligned:
+            raise ValueError(f"{fn}: {name} must be C-contiguous and aligned: it is updated in place in "
                              f"training, and a copy would lose the update")
 
 
@@ -112,6 +112,15 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
         if update and x.shape[1] > 0 and np.shares_memory(running_mean, running_var):
             raise ValueError(f"{fn}: running_mean and running_var share memory; "
                              f"both are updated in place")
+        if update:
+            # inputs sharing memory with the running stats (gamma passed as running_mean,
+            # say) are read as they were before the update, as the native kernel does
+            def separate(a):
+                if a is not None and (np.may_share_memory(a, running_mean)
+                                      or np.may_share_memory(a, running_var)):
+                    return a.copy()
+                return a
+            x, gamma, beta = separate(x), separate(gamma), separate(beta)
     axes, bshape = _axes(x)
     m = _per_channel(x)
     if training and m == 1:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl._checks import silent_ieee
+
 from fastdl._conv_args import (
     col2im_setup,
     conv_bias,
@@ -49,6 +51,7 @@ def _fold(cols, padded_size, k, d, s, out):
     return xp
 
 
+@silent_ieee
 def im2col(x, kernel_size, dilation=1, padding=0, stride=1):
     """Extract sliding blocks: torch's ``F.unfold``.
 
@@ -77,6 +80,7 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1):
     return cols if batched else cols[0]
 
 
+@silent_ieee
 def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """Sum sliding blocks back into an image: torch's ``F.fold`` (the adjoint of im2col).
 
@@ -103,6 +107,7 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     return np.ascontiguousarray(x if batched else x[0])
 
 
+@silent_ieee
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation, as torch's ``F.conv2d``) by im2col + matmul.
 
@@ -139,6 +144,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return np.ascontiguousarray(y)
 
 
+@silent_ieee
 def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, bias=True):
     """Gradients of :func:`conv2d`.
 

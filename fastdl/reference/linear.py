@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastdl._checks import DTypeError, flag
+from fastdl._checks import DTypeError, flag, silent_ieee
 
 __all__ = ["matmul", "linear", "linear_backward"]
 
@@ -54,6 +54,7 @@ def _check_linear(fn, x, weight):
                          f"{x.shape[-1]}) to match x of shape {x.shape}")
 
 
+@silent_ieee
 def matmul(a, b):
     """Matrix product of two 2-D arrays: ``a @ b``.
 
@@ -79,6 +80,7 @@ def matmul(a, b):
     return a @ b
 
 
+@silent_ieee
 def linear(x, weight, bias=None):
     """Fully connected layer: ``y = x @ weight.T + bias`` (torch.nn.functional.linear).
 
@@ -106,6 +108,7 @@ def linear(x, weight, bias=None):
     return y
 
 
+@silent_ieee
 def linear_backward(grad_y, x, weight, bias=True):
     """Gradients of :func:`linear` with respect to its inputs.
 

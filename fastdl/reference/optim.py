@@ -29,8 +29,10 @@ Conventions shared by all six functions
   alone; empty lists make the call a no-op.
 * Non-finite values arise and propagate silently (no NumPy floating-point
   warnings), as in torch and in the native kernels.
-* In-place arrays must not overlap one another or the grads (this is not
-  checked).
+* In-place arrays (params and the state arrays in use) must not share memory
+  with one another (ValueError, nothing written); a grad that shares memory
+  with one of them (a param passed as its own grad) is copied first, so the
+  step computes what it computes on separate arrays (as the native kernels).
 
 This module depends on NumPy only (and fastdl._checks, pure-Python argument checks
 shared with fastdl.ops).
@@ -40,7 +42,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastdl._checks import DTypeError, real as _real, step as _step
+from fastdl._checks import DTypeError, disjoint_spans, overlaps_any, real as _real, step as _step
 
 __all__ = [
     "sgd_step",
@@ -83,6 +85,11 @@ def _check_inplace_layout(fname, label, arr):
     if not arr.flags.c_contiguous:
         raise ValueError(
             f"{fname}: {label} is not C-contiguous (it is updated in place "
+            f"and is never silently copied)"
+        )
+    if not arr.flags.aligned:  # as the native kernels, which need aligned elements
+        raise ValueError(
+            f"{fname}: {label} is not aligned (it is updated in place "
             f"and is never silently copied)"
         )
 
@@ -128,8 +135,9 @@ def _validate(fname, params, grads, states=()):
 
     Returns
     -------
-    int
-        The number of tensors.
+    list of numpy.ndarray
+        The grads, each one that shares memory with an in-place array replaced
+        by a copy.
     """
     _check_list(fname, "params", params)
     n = len(params)
@@ -178,7 +186,11 @@ def _validate(fname, params, grads, states=()):
         _check_like(fname, "grads", i, grads[i], p, inplace=False)
         for name, arrays in checked:
             _check_like(fname, name, i, arrays[i], p, inplace=True)
-    return n
+    targets = [(f"params[{i}]", p) for i, p in enumerate(params)]
+    for name, arrays in checked:
+        targets += [(f"{name}[{i}]", a) for i, a in enumerate(arrays)]
+    spans = disjoint_spans(fname, targets)
+    return [g.copy() if overlaps_any(spans, g) else g for g in grads]
 
 
 # --------------------------------------------------------------------------
@@ -301,7 +313,7 @@ def sgd_step(params, grads, momentum_buffers, *, lr, momentum=0.0,
     weight_decay = _check_scalar(fname, "weight_decay", weight_decay)
     step = _check_step(fname, step)
     use_momentum = momentum != 0
-    _validate(fname, params, grads, [
+    grads = _validate(fname, params, grads, [
         ("momentum_buffers", momentum_buffers, use_momentum, "momentum != 0"),
     ])
     damp_scale = 1.0 - dampening
@@ -393,7 +405,7 @@ def adagrad_step(params, grads, state_sums, *, lr, lr_decay=0.0,
     weight_decay = _check_scalar(fname, "weight_decay", weight_decay)
     eps = _check_scalar(fname, "eps", eps)
     step = _check_step(fname, step)
-    _validate(fname, params, grads, [
+    grads = _validate(fname, params, grads, [
         ("state_sums", state_sums, True, "always"),
     ])
     clr = lr / (1 + (step - 1) * lr_decay)
@@ -459,7 +471,7 @@ def adadelta_step(params, grads, square_avgs, acc_deltas, *, lr=1.0, rho=0.9,
     rho = _check_scalar(fname, "rho", rho)
     eps = _check_scalar(fname, "eps", eps)
     weight_decay = _check_scalar(fname, "weight_decay", weight_decay)
-    _validate(fname, params, grads, [
+    grads = _validate(fname, params, grads, [
         ("square_avgs", square_avgs, True, "always"),
         ("acc_deltas", acc_deltas, True, "always"),
     ])
@@ -550,7 +562,7 @@ def rmsprop_step(params, grads, square_avgs, grad_avgs, momentum_buffers, *,
     weight_decay = _check_scalar(fname, "weight_decay", weight_decay)
     momentum = _check_scalar(fname, "momentum", momentum)
     use_momentum = momentum > 0
-    _validate(fname, params, grads, [
+    grads = _validate(fname, params, grads, [
         ("square_avgs", square_avgs, True, "always"),
         ("grad_avgs", grad_avgs, bool(centered), "centered=True"),
         ("momentum_buffers", momentum_buffers, use_momentum, "momentum > 0"),
@@ -650,7 +662,7 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, step,
     beta2 = _check_scalar(fname, "beta2", beta2)
     eps = _check_scalar(fname, "eps", eps)
     weight_decay = _check_scalar(fname, "weight_decay", weight_decay)
-    _validate(fname, params, grads, [
+    grads = _validate(fname, params, grads, [
         ("exp_avgs", exp_avgs, True, "always"),
         ("exp_avg_sqs", exp_avg_sqs, True, "always"),
         ("max_exp_avg_sqs", max_exp_avg_sqs, bool(amsgrad), "amsgrad=True"),
@@ -761,7 +773,7 @@ def nadam_step(params, grads, exp_avgs, exp_avg_sqs, *, step, mu_product, lr,
     eps = _check_scalar(fname, "eps", eps)
     weight_decay = _check_scalar(fname, "weight_decay", weight_decay)
     momentum_decay = _check_scalar(fname, "momentum_decay", momentum_decay)
-    _validate(fname, params, grads, [
+    grads = _validate(fname, params, grads, [
         ("exp_avgs", exp_avgs, True, "always"),
         ("exp_avg_sqs", exp_avg_sqs, True, "always"),
     ])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastdl import _pool_args as _args
+from fastdl._checks import silent_ieee as _silent_ieee
 
 __all__ = [
     "max_pool2d",
@@ -23,6 +24,8 @@ __all__ = [
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
 ]
+
+
 
 
 def _padded(a, g, value):
@@ -43,6 +46,7 @@ def _unbatched(out, ndim):
     return out if ndim == 4 else out[0]
 
 
+@_silent_ieee
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """Max pooling with argmax indices; see :func:`fastdl.ops.max_pool2d`."""
     fn = "max_pool2d"
@@ -67,6 +71,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return _unbatched(y, x.ndim), _unbatched(ind, x.ndim)
 
 
+@_silent_ieee
 def max_pool2d_backward(grad_y, indices, input_shape):
     """Gradient of max_pool2d; see :func:`fastdl.ops.max_pool2d_backward`."""
     fn = "max_pool2d_backward"
@@ -96,6 +101,7 @@ def _avg_divisor(g, count_include_pad, dtype):
     return (rows[:, None] * cols).astype(dtype)
 
 
+@_silent_ieee
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True):
     """Average pooling; see :func:`fastdl.ops.avg_pool2d`."""
@@ -112,6 +118,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     return _unbatched(acc / _avg_divisor(g, cip, x.dtype), x.ndim)
 
 
+@_silent_ieee
 def avg_pool2d_backward(grad_y, input_shape, kernel_size, stride=None, padding=0,
                         ceil_mode=False, count_include_pad=True):
     """Gradient of avg_pool2d; see :func:`fastdl.ops.avg_pool2d_backward`."""
@@ -129,6 +136,7 @@ def avg_pool2d_backward(grad_y, input_shape, kernel_size, stride=None, padding=0
     return gp[..., g.pH:g.pH + g.H, g.pW:g.pW + g.W].reshape(input_shape)
 
 
+@_silent_ieee
 def adaptive_avg_pool2d(x, output_size):
     """Adaptive average pooling; see :func:`fastdl.ops.adaptive_avg_pool2d`."""
     fn = "adaptive_avg_pool2d"
@@ -144,6 +152,7 @@ def adaptive_avg_pool2d(x, output_size):
     return _unbatched(y, x.ndim)
 
 
+@_silent_ieee
 def adaptive_avg_pool2d_backward(grad_y, input_shape):
     """Gradient of adaptive_avg_pool2d; see :func:`fastdl.ops.adaptive_avg_pool2d_backward`."""
     fn = "adaptive_avg_pool2d_backward"

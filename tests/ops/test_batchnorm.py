@@ -1,10 +1,10 @@
 """Tests of the native batch normalization (fastdl/ops/batchnorm.py): against the NumPy
-twin and torch, numerics on ill-conditioned and constant channels, thread-count
-independence, argument validation."""
+twin and torch, numerics on ill-conditioned and constant channels, argument validation.
+Random shapes (hypothesis) are in tests/properties/test_batchnorm_properties.py,
+thread-count independence in tests/test_determinism.py."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
 
 import fastdl as fd
 from fastdl import DTypeError, ops, reference as ref
@@ -42,13 +42,6 @@ def _copy(a):
 
 def _per_channel(shape):
     return int(np.prod((shape[0],) + shape[2:]))
-
-
-@pytest.fixture
-def threads():
-    old = fd.get_num_threads()
-    yield fd.set_num_threads
-    fd.set_num_threads(old)
 
 
 # --------------------------------------------------------------------------------------
@@ -97,29 +90,6 @@ def test_matches_twin(shape, dtype, training, affine, running):
         np.testing.assert_allclose(gb, wb, **_tol(dtype, m))
     else:
         assert gg is None and gb is None
-
-
-@settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 6), c=st.integers(1, 5),
-       spatial=st.lists(st.integers(1, 9), min_size=0, max_size=2),
-       training=st.booleans(), seed=st.integers(0, 2**16))
-def test_random_shapes_match_twin(n, c, spatial, training, seed):
-    shape = (n, c, *spatial)
-    x, gamma, beta, rm, rv, dy = _inputs(shape, np.float64, seed)
-    if training and _per_channel(shape) == 1:
-        with pytest.raises(ValueError):
-            ops.batch_norm(x, gamma, beta, rm, rv, training)
-        return
-    rm2, rv2 = rm.copy(), rv.copy()
-    a = ops.batch_norm(x, gamma, beta, rm, rv, training)
-    b = ref.batch_norm(x, gamma, beta, rm2, rv2, training)
-    for u, v in zip(a, b):
-        np.testing.assert_allclose(u, v, rtol=1e-11, atol=1e-11)
-    np.testing.assert_allclose(rv, rv2, rtol=1e-11, atol=1e-12)
-    g1 = ops.batch_norm_backward(dy, x, gamma, a[1], a[2], training)
-    g2 = ref.batch_norm_backward(dy, x, gamma, a[1], a[2], training)
-    for u, v in zip(g1, g2):
-        np.testing.assert_allclose(u, v, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("which", ["gamma", "beta"])
@@ -249,37 +219,6 @@ def test_constant_channel_is_exactly_zero(shape, value):
     assert rv[1] == np.float32((1 - 0.1) * float(rv0[1]))  # the batch variance is 0
     y, _, _ = ops.batch_norm(x, gamma, beta, None, None, True)
     assert np.all(y[:, 1] == beta[1])
-
-
-# --------------------------------------------------------------------------------------
-# threads: bitwise identical results
-# --------------------------------------------------------------------------------------
-
-# Shapes that take each of the kernel's paths at 2+ threads: whole channels per thread,
-# channels split between threads (C small), tiles of channels (small S, BatchNorm1d),
-# rows cut into pieces (S > 4096).
-THREAD_SHAPES = [(8, 64, 12, 12), (16, 3, 40, 40), (64, 40, 5, 5), (1024, 48), (2, 2, 90, 90),
-                 (300, 250)]
-
-
-@pytest.mark.parametrize("shape", THREAD_SHAPES)
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_bitwise_identical_for_any_thread_count(shape, dtype, threads):
-    x, gamma, beta, rm, rv, dy = _inputs(shape, dtype, seed=9)
-    x += 3  # a mean far from 0, so that the block merge matters
-    results = []
-    for n in (1, 2, 3):
-        threads(n)
-        rm_n, rv_n = rm.copy(), rv.copy()
-        fw = ops.batch_norm(x, gamma, beta, rm_n, rv_n, True)
-        ev = ops.batch_norm(x, gamma, beta, rm, rv, False)
-        bw = ops.batch_norm_backward(dy, x, gamma, fw[1], fw[2], True)
-        be = ops.batch_norm_backward(dy, x, gamma, ev[1], ev[2], False)
-        nb = ops.batch_norm_backward(dy, x, None, fw[1], fw[2], True)
-        results.append([*fw, rm_n, rv_n, *ev, *bw, *be, nb[0]])
-    for other in results[1:]:
-        for a, b in zip(results[0], other):
-            assert a.tobytes() == b.tobytes()
 
 
 @pytest.mark.parametrize("shape", [(16, 8, 182, 182), (4400, 1000)])

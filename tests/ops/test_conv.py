@@ -1,23 +1,17 @@
 """fastdl.ops.im2col / col2im / conv2d / conv2d_backward (native, implicit im2col on the
-packed GEMM) against the NumPy twins and PyTorch: named edge geometries, random ones
-(hypothesis), non-contiguous inputs, bad input, thread-count invariance, memory that
-does not grow with the batch, and every instruction set."""
+packed GEMM) against the NumPy twins and PyTorch: named edge geometries, non-contiguous
+inputs, bad input, concurrent Python threads, memory that does not grow with the batch,
+and every instruction set. Random geometries (hypothesis) are in
+tests/properties/test_conv_properties.py, thread-count invariance in
+tests/test_determinism.py."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
 
 import fastdl
 from fastdl import DTypeError, ops, reference
 
 DTYPES = [np.float32, np.float64]
-
-
-@pytest.fixture
-def restore_threads():
-    old = fastdl.get_num_threads()
-    yield
-    fastdl.set_num_threads(old)
 
 
 def rand(rng, shape, dtype):
@@ -149,38 +143,6 @@ def test_larger_layers_cross_every_block():
     w = rand(rng, (70, 40, 3, 3), np.float32)
     check_conv(x, w, rand(rng, 70, np.float32), 1, 1, what="40->70")
     check_conv(x[:, :32], rand(rng, (64, 8, 3, 3), np.float32), None, 2, 1, 1, 4, what="groups 4")
-
-
-# --- random geometries ------------------------------------------------------------------
-
-@st.composite
-def geometries(draw):
-    groups = draw(st.sampled_from([1, 1, 2, 3]))
-    cg, fg = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    sh, sw, dh, dw = (draw(st.integers(1, 3)) for _ in range(4))
-    ph, pw = draw(st.integers(0, 3)), draw(st.integers(0, 3))
-    # an input big enough for at least one output position
-    h = max(1, dh * (kh - 1) + 1 - 2 * ph) + draw(st.integers(0, 9))
-    w = max(1, dw * (kw - 1) + 1 - 2 * pw) + draw(st.integers(0, 9))
-    n = draw(st.integers(1, 3))
-    return (n, cg * groups, h, w), (fg * groups, cg, kh, kw), (sh, sw), (ph, pw), (dh, dw), groups
-
-
-@settings(max_examples=60, deadline=None)
-@given(geometries(), st.sampled_from(DTYPES), st.booleans())
-def test_random_geometries(geom, dtype, with_bias):
-    xs, ws, stride, padding, dil, groups = geom
-    rng = np.random.default_rng(0)
-    x, w = rand(rng, xs, dtype), rand(rng, ws, dtype)
-    b = rand(rng, ws[0], dtype) if with_bias else None
-    check_conv(x, w, b, stride, padding, dil, groups, what=str(geom))
-    cols = ops.im2col(x, ws[2:], dil, padding, stride)
-    np.testing.assert_array_equal(cols, reference.im2col(x, ws[2:], dil, padding, stride))
-    back = ops.col2im(cols, xs[2:], ws[2:], dil, padding, stride)
-    want = reference.col2im(cols.astype(np.float64), xs[2:], ws[2:], dil, padding, stride)
-    bound = reference.col2im(np.abs(cols.astype(np.float64)), xs[2:], ws[2:], dil, padding, stride)
-    assert_close(back, want, bound, ws[2] * ws[3], "col2im")
 
 
 # --- im2col / col2im --------------------------------------------------------------------
@@ -362,32 +324,6 @@ def test_native_checks_behind_the_python_layer():
 
 
 # --- threads, memory ----------------------------------------------------------------------
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_bitwise_identical_for_any_thread_count(dtype, restore_threads):
-    if not fastdl.build_info()["openmp"]:
-        pytest.skip("built without OpenMP")
-    rng = np.random.default_rng(8)
-    layers = [((4, 16, 20, 20), (32, 16, 3, 3), 1, 1, 1, 1), ((3, 8, 33, 31), (16, 8, 7, 7), 2, 3, 1, 1),
-              ((2, 32, 12, 12), (64, 32, 1, 1), 1, 0, 1, 1), ((2, 32, 12, 12), (32, 8, 3, 3), 1, 1, 1, 4),
-              ((2, 24, 15, 15), (24, 1, 3, 3), 2, 1, 1, 24), ((5, 20, 9, 9), (40, 20, 3, 3), 1, 2, 2, 1),
-              # one image, strided: the threads share each block of grad_x (alone: one each)
-              ((1, 6, 20, 21), (10, 6, 3, 3), 2, 1, 1, 1)]
-    for xs, ws, stride, padding, dil, groups in layers:
-        x, w, b = rand(rng, xs, dtype), rand(rng, ws, dtype), rand(rng, ws[0], dtype)
-        gy = None
-        results = []
-        for nt in (1, 2, 3):
-            fastdl.set_num_threads(nt)
-            y = ops.conv2d(x, w, b, stride, padding, dil, groups)
-            if gy is None:
-                gy = rand(rng, y.shape, dtype)
-            cols = ops.im2col(x, ws[2:], dil, padding, stride)
-            results.append((y, cols, ops.col2im(cols, xs[2:], ws[2:], dil, padding, stride))
-                           + ops.conv2d_backward(gy, x, w, stride, padding, dil, groups))
-        for r in results[1:]:
-            for got, want in zip(r, results[0]):
-                np.testing.assert_array_equal(got, want, err_msg=str((xs, ws)))
 
 
 def test_concurrent_python_threads():

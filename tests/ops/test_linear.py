@@ -1,24 +1,18 @@
 """fastdl.ops.matmul / linear / linear_backward: the packed GEMM against NumPy, the NumPy
 twins and PyTorch; shapes around every tile and block edge, strided operands, alpha/beta
-and bias epilogues, the PackB hook, bad input, thread-count invariance, each ISA."""
+and bias epilogues, the PackB hook, bad input, concurrent Python threads, each ISA.
+Random shapes and layouts (hypothesis) are in tests/properties/test_linear_properties.py,
+thread-count invariance in tests/test_determinism.py."""
 
 import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
 
 import fastdl
 from fastdl import _core, ops, reference
 
 DTYPES = [np.float32, np.float64]
-
-
-@pytest.fixture
-def restore_threads():
-    old = fastdl.get_num_threads()
-    yield
-    fastdl.set_num_threads(old)
 
 
 def rand(rng, shape, dtype):
@@ -158,28 +152,6 @@ def test_matmul_unaligned_and_readonly_inputs():
     assert_gemm_close(ops.matmul(a2, b), a2, b)
 
 
-def _strided(rng, shape, dtype, transposed, step):
-    """An array of `shape`, stored transposed and/or with every `step`-th element."""
-    rows, cols = shape
-    base = rand(rng, (cols * step, rows * step) if transposed else (rows * step, cols * step), dtype)
-    view = base[::step, ::step]
-    return view.T if transposed else view
-
-
-@settings(max_examples=60, deadline=None)
-@given(m=st.integers(1, 80), n=st.integers(1, 140), k=st.integers(1, 300),
-       ta=st.booleans(), tb=st.booleans(), sa=st.integers(1, 3), sb=st.integers(1, 3),
-       f64=st.booleans(), seed=st.integers(0, 2**31))
-def test_matmul_random_shapes_and_strides(m, n, k, ta, tb, sa, sb, f64, seed):
-    rng = np.random.default_rng(seed)
-    dtype = np.float64 if f64 else np.float32
-    a = _strided(rng, (m, k), dtype, ta, sa)
-    b = _strided(rng, (k, n), dtype, tb, sb)
-    c = ops.matmul(a, b)
-    assert c.shape == (m, n) and c.dtype == dtype
-    assert_gemm_close(c, a, b)
-
-
 # --- matmul: bad input ------------------------------------------------------------------
 
 @pytest.mark.parametrize("impl", [ops.matmul, reference.matmul], ids=["native", "numpy"])
@@ -287,41 +259,6 @@ def test_gemm_bad_input_leaves_c_alone():
 
 
 # --- threads ----------------------------------------------------------------------------
-
-THREAD_SHAPES = [(64, 2000, 300), (700, 50, 600), (300, 300, 1100), (5, 9000, 40),
-                 (500, 13, 70), (37, 4500, 17), (3, 9000, 300), (1, 20000, 70)]
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_matmul_bitwise_identical_for_any_thread_count(dtype, restore_threads):
-    if not fastdl.build_info()["openmp"]:
-        pytest.skip("built without OpenMP")
-    rng = np.random.default_rng(5)
-    for m, n, k in THREAD_SHAPES:
-        a, b = rand(rng, (m, k), dtype), rand(rng, (n, k), dtype).T  # b transposed
-        results = []
-        for nt in (1, 2, 3, 4):
-            fastdl.set_num_threads(nt)
-            results.append(ops.matmul(a, b))
-        for r in results[1:]:
-            np.testing.assert_array_equal(r, results[0], err_msg=f"{(m, n, k)}")
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_linear_bitwise_identical_for_any_thread_count(dtype, restore_threads):
-    if not fastdl.build_info()["openmp"]:
-        pytest.skip("built without OpenMP")
-    rng = np.random.default_rng(6)
-    x, w, bias = rand(rng, (300, 700), dtype), rand(rng, (130, 700), dtype), rand(rng, 130, dtype)
-    gy = rand(rng, (300, 130), dtype)
-    outs = []
-    for nt in (1, 2, 3):
-        fastdl.set_num_threads(nt)
-        outs.append((ops.linear(x, w, bias),) + ops.linear_backward(gy, x, w))
-    for o in outs[1:]:
-        for got, want in zip(o, outs[0]):
-            np.testing.assert_array_equal(got, want)
-
 
 def test_matmul_from_concurrent_python_threads():
     # the GIL is released and each calling thread has its own workspaces

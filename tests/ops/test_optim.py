@@ -2,8 +2,10 @@
 
 The NumPy twins (fastdl.reference, themselves checked against torch in
 tests/reference/test_optim_reference.py) are the oracle for every option combination;
-torch is checked directly on a subset. Also: thread determinism, layouts, argument
-validation (nothing written on error), edge cases and every ISA path (FASTDL_ISA).
+torch is checked directly on a subset. Also: layouts, argument validation (nothing
+written on error), edge cases and every ISA path (FASTDL_ISA). Random options and
+tensor-list layouts (hypothesis) are in tests/properties/test_optim_properties.py,
+thread determinism in tests/test_determinism.py.
 """
 
 import itertools
@@ -234,36 +236,6 @@ def test_native_matches_torch(fname, kw, dtype):
     if fname == "nadam_step":
         want = float(opt.state[tparams[0]]["mu_product"])
         assert mu == pytest.approx(want, rel=1e-14 if dtype == np.float64 else 1e-6)
-
-
-# ---------------------------------------------------------------- 3. thread determinism
-
-@pytest.fixture
-def restore_threads():
-    n = fastdl.get_num_threads()
-    yield
-    fastdl.set_num_threads(n)
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
-@pytest.mark.parametrize("fname", FUNCS)
-def test_thread_count_does_not_change_results(fname, dtype, restore_threads):
-    rng = np.random.default_rng(3)
-    shapes = [(300_000,)] + [tuple(rng.integers(1, 6, size=rng.integers(0, 3)))
-                             for _ in range(50)]
-    kw = dict(FULL[fname], maximize=True)
-    base = _make(fname, kw, dtype, shapes=shapes, seed=4, zero_state=False)
-    results = []
-    for n in (1, 2, 3):
-        fastdl.set_num_threads(n)
-        assert fastdl.get_num_threads() == n
-        arrays = _copy(base)
-        for t in (1, 2, 3):
-            _call(ops, fname, arrays, kw, t=t)
-        results.append(arrays)
-    assert not np.array_equal(results[0]["params"][0], base["params"][0])
-    _assert_equal(results[1], results[0], "2 threads vs 1:")
-    _assert_equal(results[2], results[0], "3 threads vs 1:")
 
 
 # ---------------------------------------------------------------- 4. layouts
@@ -555,8 +527,6 @@ for dtype in (np.float32, np.float64):
             out[f"{tag}-{np.dtype(dtype).name}-{c}-mu"] = np.array(mu)
 np.savez(sys.argv[1], **out)
 """
-
-
 
 
 @pytest.mark.parametrize("isa", fastdl.build_info()["isa_available"])

@@ -2,12 +2,13 @@
 
 Max pooling selects, and average pooling sums in the same order in all three, so those
 results are compared bit for bit; the backwards of the average poolings and adaptive
-pooling (double sums) to rounding.
+pooling (double sums) to rounding. Random geometries (hypothesis) are in
+tests/properties/test_pooling_properties.py, thread-count invariance in
+tests/test_determinism.py.
 """
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
 
 import fastdl
 from fastdl import ops, reference as ref
@@ -115,38 +116,6 @@ def _check_all(x, k, s, p, d, cm, cip, torch_too):
 def test_named_cases(case, cip, dtype):
     shape, k, s, p, d, cm = case
     _check_all(_x(shape, dtype, ties=cip), k, s, p, d, cm, cip, torch is not None)
-
-
-geometries = st.tuples(st.integers(1, 7), st.integers(1, 7)).flatmap(
-    lambda k: st.tuples(
-        st.just(k),
-        st.tuples(st.integers(1, 3), st.integers(1, 3)),  # stride
-        st.tuples(st.integers(0, k[0] // 2), st.integers(0, k[1] // 2)),  # padding
-        st.tuples(st.integers(1, 3), st.integers(1, 3)),  # dilation
-        st.booleans(),  # ceil_mode
-        st.booleans(),  # count_include_pad
-        st.tuples(st.integers(1, 2), st.integers(1, 17), st.integers(1, 16), st.integers(1, 16)),
-        st.sampled_from(DTYPES),
-        st.booleans(),  # ties
-    ))
-
-
-@settings(max_examples=150, deadline=None, derandomize=True)
-@given(geometries)
-def test_random_geometries_vs_twin_and_torch(g):
-    k, s, p, d, cm, cip, shape, dtype, ties = g
-    oh = _out_size(shape[2], k[0], s[0], p[0], d[0], cm)
-    ow = _out_size(shape[3], k[1], s[1], p[1], d[1], cm)
-    x = _x(shape, dtype, seed=sum(shape), ties=ties)
-    if min(oh, ow) < 1:
-        for impl in (ops, ref):
-            with pytest.raises(ValueError, match="output"):
-                impl.max_pool2d(x, k, s, p, d, cm)
-        if torch is not None:
-            with pytest.raises(RuntimeError):
-                F.max_pool2d(torch.from_numpy(x), k, s, p, d, cm)
-        return
-    _check_all(x, k, s, p, d, cm, cip, torch is not None)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -270,38 +239,6 @@ def test_any_layout_and_read_only_inputs(dtype):
     np.testing.assert_array_equal(ops.avg_pool2d_backward(g2, x.shape, 2, 1, 1),
                                   ops.avg_pool2d_backward(np.ascontiguousarray(g2), x.shape, 2, 1, 1))
     np.testing.assert_array_equal(base, before)
-
-
-# --------------------------------------------------------------------------- threads
-
-
-@pytest.fixture
-def restore_threads():
-    old = fastdl.get_num_threads()
-    yield
-    fastdl.set_num_threads(old)
-
-
-def _all_outputs(x):
-    y, ind = ops.max_pool2d(x, 3, 2, 1, ceil_mode=True)
-    gy = _x(y.shape, x.dtype.type, seed=9)
-    a = ops.avg_pool2d(x, (3, 2), 1, 1, count_include_pad=False)
-    ga = _x(a.shape, x.dtype.type, seed=10)
-    ad = ops.adaptive_avg_pool2d(x, (4, 5))
-    return [y, ind, ops.max_pool2d_backward(gy, ind, x.shape), a,
-            ops.avg_pool2d_backward(ga, x.shape, (3, 2), 1, 1, count_include_pad=False), ad,
-            ops.adaptive_avg_pool2d_backward(ad, x.shape)]
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_one_and_two_threads_bitwise_equal(dtype, restore_threads):
-    x = _x((3, 7, 23, 19), dtype)
-    fastdl.set_num_threads(1)
-    one = _all_outputs(x)
-    fastdl.set_num_threads(2)
-    two = _all_outputs(x)
-    for a, b in zip(one, two):
-        assert a.tobytes() == b.tobytes()
 
 
 # ------------------------------------------------------------------------- bad input

@@ -12,6 +12,7 @@
 // ahead of itself; the later passes find the block in cache.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -45,10 +46,21 @@ FASTDL_INLINE double lane_sum(const T* acc) {
 // the sums of the deviations from it and of their squares, over 1/inv_n values.
 FASTDL_INLINE void finish_moments(double m, double s1, double s2, double inv_n, double* mean,
                                   double* m2) {
+  if (!std::isfinite(m)) {
+    // An inf (or NaN) in the block: its plain mean m is the block's mean (+-inf, or NaN
+    // for inf - inf), as torch's and the twin's, while the deviations from it would be
+    // inf - inf = NaN and make it NaN. The variance is NaN in all three.
+    *mean = m;
+    *m2 = std::numeric_limits<double>::quiet_NaN();
+    return;
+  }
   const double d = s1 * inv_n;
   *mean = m + d;
-  // s1^2/n <= s2 for exact sums; rounding could push the difference below zero.
-  *m2 = std::max(0.0, s2 - s1 * d);
+  // s1^2/n <= s2 for exact sums; rounding could push the difference below zero. Not
+  // std::max(0.0, .): that turns a NaN (from a NaN or inf in x) into 0, a finite
+  // variance where torch and the twin give NaN.
+  const double m2v = s2 - s1 * d;
+  *m2 = m2v < 0.0 ? 0.0 : m2v;
 }
 
 // --- reading a block from memory -------------------------------------------------------
