@@ -41,3 +41,51 @@ def step(fn: str, value) -> int:
     if value < 1:
         raise ValueError(f"{fn}: step must be >= 1 (the 1-based count of the step being taken), got {value}")
     return int(value)
+
+
+def _memory_bytes() -> int:
+    """This machine's memory: RAM plus swap (/proc/meminfo), else the physical pages;
+    0 when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = {line.split(":")[0]: int(line.split()[1]) for line in f
+                  if line.startswith(("MemTotal:", "SwapTotal:"))}
+        if "MemTotal" in kb:
+            return (kb["MemTotal"] + kb.get("SwapTotal", 0)) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
+def _human(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB", "EB"):
+        if n < 1024 or unit == "EB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)  # pragma: no cover
+
+
+def check_alloc(fn: str, arrays) -> None:
+    """MemoryError, before anything is allocated, when the new arrays ``arrays`` (a list
+    of ``(name, shape, dtype)``) would need more bytes than this machine has (RAM plus
+    swap) or than an address space holds: a clear error instead of an allocation that
+    fails late, or succeeds under memory overcommit and gets the process OOM-killed
+    when written. Sizes are exact Python ints (no overflow)."""
+    total = 0
+    parts = []
+    for name, shape, dtype in arrays:
+        n = 1
+        for s in shape:
+            n *= int(s)
+        nbytes = n * np.dtype(dtype).itemsize
+        total += nbytes
+        parts.append(f"{name} {tuple(int(s) for s in shape)} {np.dtype(dtype)}")
+    limit = _memory_bytes()
+    if total >= 2**63 or (limit and total > limit):
+        have = f"this machine's memory ({_human(limit)})" if limit else "the address space"
+        raise MemoryError(f"{fn}: the result ({', '.join(parts)}) would need "
+                          f"{_human(total)}, more than {have}")

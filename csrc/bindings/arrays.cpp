@@ -2,6 +2,10 @@
 
 #include <sstream>
 
+#if defined(__linux__)
+#include <sys/sysinfo.h>
+#endif
+
 namespace fastdl::bind {
 
 namespace {
@@ -110,7 +114,54 @@ py::array contiguous(const py::array& a) {
   return py::module_::import("numpy").attr("ascontiguousarray")(a);
 }
 
-py::array empty(DType dt, const std::vector<py::ssize_t>& shape) {
+namespace {
+// RAM plus swap in bytes; 0 when unknown.
+uint64_t memory_bytes() {
+#if defined(__linux__)
+  struct sysinfo si {};
+  if (sysinfo(&si) == 0) {
+    return (uint64_t(si.totalram) + uint64_t(si.totalswap)) * uint64_t(si.mem_unit);
+  }
+#endif
+  return 0;
+}
+
+[[noreturn]] void size_overflow(const char* fn) {
+  throw py::value_error(std::string(fn) + ": the sizes overflow a 64-bit integer");
+}
+}  // namespace
+
+int64_t size_mul(const char* fn, int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) size_overflow(fn);
+  return r;
+}
+
+int64_t size_add(const char* fn, int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) size_overflow(fn);
+  return r;
+}
+
+py::array empty(DType dt, const std::vector<py::ssize_t>& shape, const char* fn) {
+  uint64_t bytes = dt == DType::f32 ? sizeof(float) : sizeof(double);
+  bool overflow = false;
+  std::string dims;
+  for (py::ssize_t s : shape) {
+    if (s < 0) throw py::value_error(std::string(fn) + ": negative dimension " + std::to_string(s));
+    overflow = overflow || __builtin_mul_overflow(bytes, uint64_t(s), &bytes);
+    dims += (dims.empty() ? "" : ", ") + std::to_string(s);
+  }
+  static const uint64_t limit = memory_bytes();
+  if (overflow || bytes > uint64_t(INT64_MAX) || (limit > 0 && bytes > limit)) {
+    const std::string need = overflow ? "more than 2**64 bytes" : std::to_string(bytes) + " bytes";
+    const std::string have = limit > 0 ? "this machine's memory (" + std::to_string(limit) + " bytes)"
+                                       : "the address space";
+    PyErr_SetString(PyExc_MemoryError, (std::string(fn) + ": the result (" + dims + ") " +
+                                        dtype_name(dt) + " would need " + need + ", more than " + have)
+                                           .c_str());
+    throw py::error_already_set();
+  }
   if (dt == DType::f32) return py::array_t<float>(shape);
   return py::array_t<double>(shape);
 }
