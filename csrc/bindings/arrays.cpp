@@ -105,13 +105,19 @@ py::array as_input(const char* fn, const std::string& what, const py::array& a, 
   const int flags = a.flags();
   if ((flags & kCContig) && (flags & kAligned)) return a;
   // One copy at the boundary for strided or unaligned inputs.
-  return py::array(py::module_::import("numpy").attr("ascontiguousarray")(a));
+  return aligned_copy(a);
+}
+
+py::array aligned_copy(const py::array& a) {
+  // Not np.ascontiguousarray: it returns an unaligned C-contiguous array as it is, and a
+  // kernel reading doubles at an odd address is undefined behaviour (found by UBSan).
+  return py::module_::import("numpy").attr("array")(a, py::arg("copy") = true, py::arg("order") = "C");
 }
 
 py::array contiguous(const py::array& a) {
   const int flags = a.flags();
   if ((flags & kCContig) && (flags & kAligned)) return a;
-  return py::module_::import("numpy").attr("ascontiguousarray")(a);
+  return aligned_copy(a);
 }
 
 namespace {

@@ -71,6 +71,9 @@ py::sequence expect_sequence(const char* fn, const char* what, const py::handle&
 // The array itself when C-contiguous and aligned, else one contiguous copy.
 py::array contiguous(const py::array& a);
 
+// A fresh C-contiguous (hence aligned) copy.
+py::array aligned_copy(const py::array& a);
+
 // A fresh (uninitialised) array of the dtype. MemoryError (naming fn), before anything
 // is allocated, when its bytes overflow or exceed this machine's memory (RAM + swap):
 // under memory overcommit a huge allocation can succeed and the process be OOM-killed

@@ -55,7 +55,7 @@ View2D view2d(const py::array& a) {
   if (aligned && a.strides(0) % item == 0 && a.strides(1) % item == 0) {
     return {a, a.data(), a.strides(0) / item, a.strides(1) / item};
   }
-  py::array c = py::module_::import("numpy").attr("ascontiguousarray")(a);
+  py::array c = aligned_copy(a);
   return {c, c.data(), c.shape(1), 1};
 }
 

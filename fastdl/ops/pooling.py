@@ -30,7 +30,14 @@ __all__ = [
 
 def _planes(a, shape):
     """``a`` as a C-contiguous (N*C, H, W) array (a view when it already is one)."""
-    return np.ascontiguousarray(a).reshape(shape[0] * shape[1], shape[2], shape[3])
+    return _c(a).reshape(shape[0] * shape[1], shape[2], shape[3])
+
+
+def _c(a):
+    """``a`` itself when C-contiguous and aligned, else one copy that is. Not
+    np.ascontiguousarray: it passes an unaligned contiguous array through, and the
+    loops reading doubles at an odd address is undefined behaviour (found by UBSan)."""
+    return np.require(a, requirements=("C", "A"))
 
 
 def _output(fn, name, like, shape, dtype):
@@ -92,8 +99,8 @@ def max_pool2d_backward(grad_y, indices, input_shape):
     _args.max_indices(fn, indices, grad_y)
     grad_x, gp = _output(fn, "grad_x", grad_y, shape, grad_y.dtype)
     P, HW, OHW = gp.shape[0], shape[2] * shape[3], grad_y.shape[-2] * grad_y.shape[-1]
-    bad = _pool.max_pool2d_backward(np.ascontiguousarray(grad_y).reshape(P, OHW),
-                                    np.ascontiguousarray(indices).reshape(P, OHW),
+    bad = _pool.max_pool2d_backward(_c(grad_y).reshape(P, OHW),
+                                    _c(indices).reshape(P, OHW),
                                     gp.reshape(P, HW), _core.get_num_threads())
     if bad:
         raise ValueError(f"{fn}: {bad} of the indices are outside the input plane "
