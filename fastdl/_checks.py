@@ -43,22 +43,38 @@ def step(fn: str, value) -> int:
     return int(value)
 
 
+def _cgroup_limit() -> int:
+    """The container's memory limit (cgroup v2 memory.max, or v1), 0 when none."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**62:
+            return int(text)
+    return 0
+
+
 def _memory_bytes() -> int:
-    """This machine's memory: RAM plus swap (/proc/meminfo), else the physical pages;
-    0 when unknown."""
+    """This machine's memory: RAM plus swap (/proc/meminfo), else the physical pages,
+    capped by a container's memory limit; 0 when unknown."""
+    total = 0
     try:
         with open("/proc/meminfo") as f:
             kb = {line.split(":")[0]: int(line.split()[1]) for line in f
                   if line.startswith(("MemTotal:", "SwapTotal:"))}
-        if "MemTotal" in kb:
-            return (kb["MemTotal"] + kb.get("SwapTotal", 0)) * 1024
+        total = (kb.get("MemTotal", 0) + kb.get("SwapTotal", 0)) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        import os
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return 0
+    if not total:
+        try:
+            import os
+            total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            total = 0
+    limit = _cgroup_limit()
+    return min(total, limit) if total and limit else total or limit
 
 
 def _human(n: int) -> str:

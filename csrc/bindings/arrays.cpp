@@ -1,5 +1,7 @@
 #include "bindings/arrays.h"
 
+#include <algorithm>
+#include <fstream>
 #include <sstream>
 
 #if defined(__linux__)
@@ -121,15 +123,25 @@ py::array contiguous(const py::array& a) {
 }
 
 namespace {
-// RAM plus swap in bytes; 0 when unknown.
+// RAM plus swap in bytes, capped by a container's memory limit (cgroup v2 or v1), as
+// fastdl._checks._memory_bytes; 0 when unknown.
 uint64_t memory_bytes() {
+  uint64_t total = 0;
 #if defined(__linux__)
   struct sysinfo si {};
   if (sysinfo(&si) == 0) {
-    return (uint64_t(si.totalram) + uint64_t(si.totalswap)) * uint64_t(si.mem_unit);
+    total = (uint64_t(si.totalram) + uint64_t(si.totalswap)) * uint64_t(si.mem_unit);
+  }
+  for (const char* path : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    std::ifstream f(path);
+    unsigned long long limit = 0;
+    if (f >> limit && limit > 0 && limit < (1ull << 62)) {  // "max" fails to parse: no limit
+      total = total > 0 ? std::min<uint64_t>(total, limit) : limit;
+      break;
+    }
   }
 #endif
-  return 0;
+  return total;
 }
 
 [[noreturn]] void size_overflow(const char* fn) {
