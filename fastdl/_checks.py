@@ -90,3 +90,67 @@ def silent_ieee(f):
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             return f(*args, **kwargs)
     return wrapper
+
+
+def _cgroup_limit() -> int:
+    """The container's memory limit (cgroup v2 memory.max, or v1), 0 when none."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**62:
+            return int(text)
+    return 0
+
+
+def _memory_bytes() -> int:
+    """This machine's memory: RAM plus swap (/proc/meminfo), else the physical pages,
+    capped by a container's memory limit; 0 when unknown."""
+    total = 0
+    try:
+        with open("/proc/meminfo") as f:
+            kb = {line.split(":")[0]: int(line.split()[1]) for line in f
+                  if line.startswith(("MemTotal:", "SwapTotal:"))}
+        total = (kb.get("MemTotal", 0) + kb.get("SwapTotal", 0)) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    if not total:
+        try:
+            import os
+            total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            total = 0
+    limit = _cgroup_limit()
+    return min(total, limit) if total and limit else total or limit
+
+
+def _human(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB", "EB"):
+        if n < 1024 or unit == "EB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)  # pragma: no cover
+
+
+def check_alloc(fn: str, arrays) -> None:
+    """MemoryError, before anything is allocated, when the new arrays ``arrays`` (a list
+    of ``(name, shape, dtype)``) would need more bytes than this machine has (RAM plus
+    swap) or than an address space holds: a clear error instead of an allocation that
+    fails late, or succeeds under memory overcommit and gets the process OOM-killed
+    when written. Sizes are exact Python ints (no overflow)."""
+    total = 0
+    parts = []
+    for name, shape, dtype in arrays:
+        n = 1
+        for s in shape:
+            n *= int(s)
+        nbytes = n * np.dtype(dtype).itemsize
+        total += nbytes
+        parts.append(f"{name} {tuple(int(s) for s in shape)} {np.dtype(dtype)}")
+    limit = _memory_bytes()
+    if total >= 2**63 or (limit and total > limit):
+        have = f"this machine's memory ({_human(limit)})" if limit else "the address space"
+        raise MemoryError(f"{fn}: the result ({', '.join(parts)}) would need "
+                          f"{_human(total)}, more than {have}")

@@ -25,6 +25,13 @@ from libc.string cimport memset
 
 ctypedef Py_ssize_t isize
 
+# The window offset i*kW + j of max pooling's running argmax: int32 (GCC vectorises the
+# max loop with it) unless the window has 2**31 or more positions (the wrapper passes an
+# int64 scratch then; an int32 offset wrapped and gave wrong indices).
+ctypedef fused offset_t:
+    int32_t
+    int64_t
+
 
 cdef inline isize _imin(isize a, isize b) noexcept nogil:
     return a if a < b else b
@@ -48,8 +55,8 @@ cdef inline void _span(isize col, isize s, isize W, isize OW, isize* lo,
     hi[0] = _imin(OW, _ceil_div(W - col, s))
 
 
-cdef inline void _max_run(const floating* xr, floating* yr, int32_t* best, isize lo,
-                          isize hi, isize s, int32_t pos) noexcept nogil:
+cdef inline void _max_run(const floating* xr, floating* yr, offset_t* best, isize lo,
+                          isize hi, isize s, offset_t pos) noexcept nogil:
     # yr[o], best[o] <- xr[o*s], pos where xr[o*s] is greater or NaN, for o in [lo, hi)
     cdef isize o
     cdef floating v, m
@@ -62,7 +69,7 @@ cdef inline void _max_run(const floating* xr, floating* yr, int32_t* best, isize
         best[o] = pos if take else best[o]
 
 
-cdef void _max_plane(const floating* x, floating* y, int64_t* ind, int32_t* best,
+cdef void _max_plane(const floating* x, floating* y, int64_t* ind, offset_t* best,
                      isize H, isize W, isize OH, isize OW, isize kH, isize kW, isize sH,
                      isize sW, isize pH, isize pW, isize dH, isize dW) noexcept nogil:
     # x (H, W) -> y, ind (OH, OW); best (OW) is scratch.
@@ -75,7 +82,7 @@ cdef void _max_plane(const floating* x, floating* y, int64_t* ind, int32_t* best
     # every few elements on random data and ran 3.5x slower (ResNet stem pool, float32,
     # 1 thread: 31 ms against 8.5 ms).
     cdef isize oh, ow, i, j, h, h_start, col, lo, hi, k, first_h, first_w
-    cdef int32_t pos
+    cdef offset_t pos
     cdef floating* yr
     cdef const floating* xr
     for oh in range(OH):
@@ -92,7 +99,7 @@ cdef void _max_plane(const floating* x, floating* y, int64_t* ind, int32_t* best
             for j in range(kW):
                 col = j * dW - pW
                 _span(col, sW, W, OW, &lo, &hi)
-                pos = <int32_t>(i * kW + j)
+                pos = <offset_t>(i * kW + j)
                 # constant strides let GCC load with shuffles instead of element by element
                 if sW == 1:
                     _max_run(xr + col, yr, best, lo, hi, 1, pos)
@@ -113,11 +120,12 @@ cdef void _max_plane(const floating* x, floating* y, int64_t* ind, int32_t* best
 
 
 def max_pool2d_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
-                       int64_t[:, :, ::1] ind, int32_t[:, ::1] scratch, isize kH, isize kW,
+                       int64_t[:, :, ::1] ind, offset_t[:, ::1] scratch, isize kH, isize kW,
                        isize sH, isize sW, isize pH, isize pW, isize dH, isize dW):
     """x (P, H, W) -> y (P, OH, OW) and the flat indices h*W + w of the maxima.
 
-    scratch is (threads, OW): one row per thread; its row count is the thread count."""
+    scratch is (threads, OW): one row per thread; its row count is the thread count;
+    int64 when kH*kW >= 2**31, else int32."""
     cdef isize P = x.shape[0], H = x.shape[1], W = x.shape[2]
     cdef isize OH = y.shape[1], OW = y.shape[2], p
     cdef int nt = <int>scratch.shape[0]

@@ -1,6 +1,12 @@
 #include "bindings/arrays.h"
 
+#include <algorithm>
+#include <fstream>
 #include <sstream>
+
+#if defined(__linux__)
+#include <sys/sysinfo.h>
+#endif
 
 namespace fastdl::bind {
 
@@ -101,13 +107,19 @@ py::array as_input(const char* fn, const std::string& what, const py::array& a, 
   const int flags = a.flags();
   if ((flags & kCContig) && (flags & kAligned)) return a;
   // One copy at the boundary for strided or unaligned inputs.
-  return py::array(py::module_::import("numpy").attr("ascontiguousarray")(a));
+  return aligned_copy(a);
+}
+
+py::array aligned_copy(const py::array& a) {
+  // Not np.ascontiguousarray: it returns an unaligned C-contiguous array as it is, and a
+  // kernel reading doubles at an odd address is undefined behaviour (found by UBSan).
+  return py::module_::import("numpy").attr("array")(a, py::arg("copy") = true, py::arg("order") = "C");
 }
 
 py::array contiguous(const py::array& a) {
   const int flags = a.flags();
   if ((flags & kCContig) && (flags & kAligned)) return a;
-  return py::module_::import("numpy").attr("ascontiguousarray")(a);
+  return aligned_copy(a);
 }
 
 ByteRange byte_range(const py::array& a) {
@@ -131,11 +143,64 @@ bool overlap(const py::array& a, const py::array& b) {
   return ra.first < ra.last && rb.first < rb.last && ra.first < rb.last && rb.first < ra.last;
 }
 
-py::array copy_of(const py::array& a) {
-  return py::module_::import("numpy").attr("array")(a, py::arg("order") = "C");
+namespace {
+// RAM plus swap in bytes, capped by a container's memory limit (cgroup v2 or v1), as
+// fastdl._checks._memory_bytes; 0 when unknown.
+uint64_t memory_bytes() {
+  uint64_t total = 0;
+#if defined(__linux__)
+  struct sysinfo si {};
+  if (sysinfo(&si) == 0) {
+    total = (uint64_t(si.totalram) + uint64_t(si.totalswap)) * uint64_t(si.mem_unit);
+  }
+  for (const char* path : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    std::ifstream f(path);
+    unsigned long long limit = 0;
+    if (f >> limit && limit > 0 && limit < (1ull << 62)) {  // "max" fails to parse: no limit
+      total = total > 0 ? std::min<uint64_t>(total, limit) : limit;
+      break;
+    }
+  }
+#endif
+  return total;
 }
 
-py::array empty(DType dt, const std::vector<py::ssize_t>& shape) {
+[[noreturn]] void size_overflow(const char* fn) {
+  throw py::value_error(std::string(fn) + ": the sizes overflow a 64-bit integer");
+}
+}  // namespace
+
+int64_t size_mul(const char* fn, int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) size_overflow(fn);
+  return r;
+}
+
+int64_t size_add(const char* fn, int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) size_overflow(fn);
+  return r;
+}
+
+py::array empty(DType dt, const std::vector<py::ssize_t>& shape, const char* fn) {
+  uint64_t bytes = dt == DType::f32 ? sizeof(float) : sizeof(double);
+  bool overflow = false;
+  std::string dims;
+  for (py::ssize_t s : shape) {
+    if (s < 0) throw py::value_error(std::string(fn) + ": negative dimension " + std::to_string(s));
+    overflow = overflow || __builtin_mul_overflow(bytes, uint64_t(s), &bytes);
+    dims += (dims.empty() ? "" : ", ") + std::to_string(s);
+  }
+  static const uint64_t limit = memory_bytes();
+  if (overflow || bytes > uint64_t(INT64_MAX) || (limit > 0 && bytes > limit)) {
+    const std::string need = overflow ? "more than 2**64 bytes" : std::to_string(bytes) + " bytes";
+    const std::string have = limit > 0 ? "this machine's memory (" + std::to_string(limit) + " bytes)"
+                                       : "the address space";
+    PyErr_SetString(PyExc_MemoryError, (std::string(fn) + ": the result (" + dims + ") " +
+                                        dtype_name(dt) + " would need " + need + ", more than " + have)
+                                           .c_str());
+    throw py::error_already_set();
+  }
   if (dt == DType::f32) return py::array_t<float>(shape);
   return py::array_t<double>(shape);
 }

@@ -83,11 +83,18 @@ ByteRange byte_range(const py::array& a);
 // exact for C-contiguous arrays).
 bool overlap(const py::array& a, const py::array& b);
 
-// A fresh C-contiguous copy of an array.
-py::array copy_of(const py::array& a);
+// A fresh C-contiguous (hence aligned) copy.
+py::array aligned_copy(const py::array& a);
 
-// A fresh (uninitialised) array of the dtype.
-py::array empty(DType dt, const std::vector<py::ssize_t>& shape);
+// A fresh (uninitialised) array of the dtype. MemoryError (naming fn), before anything
+// is allocated, when its bytes overflow or exceed this machine's memory (RAM + swap):
+// under memory overcommit a huge allocation can succeed and the process be OOM-killed
+// when the kernel writes it.
+py::array empty(DType dt, const std::vector<py::ssize_t>& shape, const char* fn = "fastdl");
+
+// a * b and a + b of sizes, or a ValueError naming fn when the result overflows int64.
+int64_t size_mul(const char* fn, int64_t a, int64_t b);
+int64_t size_add(const char* fn, int64_t a, int64_t b);
 
 // Calls f(T{}) with T the call's dtype (float or double), with the GIL released.
 template <class F>

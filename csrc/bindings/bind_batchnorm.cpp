@@ -136,7 +136,7 @@ py::tuple batch_norm(py::handle x_obj, py::handle gamma_obj, py::handle beta_obj
     // say) are copied once: the kernel writes the running stats before it reads gamma,
     // beta and x for the output.
     auto separate = [&](py::array& a) {
-      if (overlap(a, *rm) || overlap(a, *rv)) a = copy_of(a);
+      if (overlap(a, *rm) || overlap(a, *rv)) a = aligned_copy(a);
     };
     separate(x);
     if (gamma) separate(*gamma);

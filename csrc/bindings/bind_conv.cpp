@@ -53,8 +53,9 @@ void output_size(const char* fn, conv::Geometry& g, const Window& w) {
   g.DW = w.dw;
   g.PH = w.ph;
   g.PW = w.pw;
-  g.OH = (g.H + w.ph + w.ph_hi - w.dh * (w.kh - 1) - 1);
-  g.OW = (g.W + w.pw + w.pw_hi - w.dw * (w.kw - 1) - 1);
+  // overflow-safe: absurd paddings or dilations are a ValueError, not undefined behaviour
+  g.OH = size_add(fn, size_add(fn, g.H, w.ph), w.ph_hi) - size_mul(fn, w.dh, w.kh - 1) - 1;
+  g.OW = size_add(fn, size_add(fn, g.W, w.pw), w.pw_hi) - size_mul(fn, w.dw, w.kw - 1) - 1;
   // floor division for a negative numerator: the output is empty either way
   g.OH = g.OH < 0 ? 0 : g.OH / w.sh + 1;
   g.OW = g.OW < 0 ? 0 : g.OW / w.sw + 1;
@@ -77,9 +78,10 @@ py::array im2col(py::handle x_obj, int64_t kh, int64_t kw, int64_t dh, int64_t d
   g.W = x.shape(x.ndim() - 1);
   output_size(fn, g, {kh, kw, sh, sw, ph, pw, ph, pw, dh, dw});
   x = contiguous(x);
-  std::vector<py::ssize_t> shape = {g.C * g.KK(), g.L()};
+  std::vector<py::ssize_t> shape = {size_mul(fn, g.C, size_mul(fn, g.KH, g.KW)),
+                                    size_mul(fn, g.OH, g.OW)};
   if (batched) shape.insert(shape.begin(), g.N);
-  py::array cols = empty(dt, shape);
+  py::array cols = empty(dt, shape, fn);
   const void* xp = x.data();
   void* cp = cols.mutable_data();
   if (g.N * g.C > 0) {
@@ -104,7 +106,8 @@ py::array col2im(py::handle cols_obj, int64_t h, int64_t w, int64_t kh, int64_t 
   g.W = w;
   output_size(fn, g, {kh, kw, sh, sw, ph, pw, ph, pw, dh, dw});
   const int64_t rows = cols.shape(cols.ndim() - 2), length = cols.shape(cols.ndim() - 1);
-  if (rows % g.KK() != 0) {
+  size_mul(fn, g.OH, g.OW);
+  if (rows % size_mul(fn, g.KH, g.KW) != 0) {
     fail(fn, "cols has " + std::to_string(rows) + " rows, which is not a multiple of the kernel's " +
                  std::to_string(g.KK()) + " positions");
   }
@@ -116,7 +119,7 @@ py::array col2im(py::handle cols_obj, int64_t h, int64_t w, int64_t kh, int64_t 
   cols = contiguous(cols);
   std::vector<py::ssize_t> shape = {g.C, g.H, g.W};
   if (batched) shape.insert(shape.begin(), g.N);
-  py::array x = empty(dt, shape);
+  py::array x = empty(dt, shape, fn);
   const void* cp = cols.data();
   void* xp = x.mutable_data();
   if (g.N * g.C > 0) {
@@ -173,7 +176,7 @@ py::array conv2d(py::handle x_obj, py::handle w_obj, py::handle b_obj, int64_t s
   }
   x = contiguous(x);
   w = contiguous(w);
-  py::array y = empty(dt, {g.N, g.F, g.OH, g.OW});
+  py::array y = empty(dt, {g.N, g.F, g.OH, g.OW}, fn);
   const void *xp = x.data(), *wp = w.data(), *bp = has_bias ? b.data() : nullptr;
   void* yp = y.mutable_data();
   if (g.N * g.F > 0) {
@@ -204,12 +207,12 @@ py::tuple conv2d_backward(py::handle gy_obj, py::handle x_obj, py::handle w_obj,
   x = contiguous(x);
   w = contiguous(w);
   gy = contiguous(gy);
-  py::array gx = empty(dt, {g.N, g.C, g.H, g.W});
-  py::array gw = empty(dt, {g.F, g.C / g.G, g.KH, g.KW});
+  py::array gx = empty(dt, {g.N, g.C, g.H, g.W}, fn);
+  py::array gw = empty(dt, {g.F, g.C / g.G, g.KH, g.KW}, fn);
   py::object gb = py::none();
   py::array gba;
   if (bias) {
-    gba = empty(dt, {g.F});
+    gba = empty(dt, {g.F}, fn);
     gb = gba;
   }
   const void *gyp = gy.data(), *xp = x.data(), *wp = w.data();

@@ -55,7 +55,7 @@ View2D view2d(const py::array& a) {
   if (aligned && a.strides(0) % item == 0 && a.strides(1) % item == 0) {
     return {a, a.data(), a.strides(0) / item, a.strides(1) / item};
   }
-  py::array c = py::module_::import("numpy").attr("ascontiguousarray")(a);
+  py::array c = aligned_copy(a);
   return {c, c.data(), c.shape(1), 1};
 }
 
@@ -79,7 +79,7 @@ py::array matmul(py::handle a_obj, py::handle b_obj) {
   }
   const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
   const View2D va = view2d(a), vb = view2d(b);
-  py::array c = empty(dt, {M, N});
+  py::array c = empty(dt, {M, N}, fn);
   void* cp = c.mutable_data();
   run_released(dt, [&](auto zero) {
     using T = decltype(zero);
@@ -138,7 +138,7 @@ py::array linear(py::handle x_obj, py::handle w_obj, py::handle b_obj) {
   x = contiguous(x);
   w = contiguous(w);
   const int64_t rows = leading(x);
-  py::array y = empty(dt, with_last(x, out));
+  py::array y = empty(dt, with_last(x, out), fn);
   const void *xp = x.data(), *wp = w.data(), *bp = has_bias ? b.data() : nullptr;
   void* yp = y.mutable_data();
   run_released(dt, [&](auto zero) {
@@ -177,12 +177,12 @@ py::tuple linear_backward(py::handle gy_obj, py::handle x_obj, py::handle w_obj,
   x = contiguous(x);
   w = contiguous(w);
   const int64_t rows = leading(x);
-  py::array gx = empty(dt, with_last(x, in));
-  py::array gw = empty(dt, {out, in});
+  py::array gx = empty(dt, with_last(x, in), fn);
+  py::array gw = empty(dt, {out, in}, fn);
   py::object gb = py::none();
   py::array gba;
   if (bias) {
-    gba = empty(dt, {out});
+    gba = empty(dt, {out}, fn);
     gb = gba;
   }
   const void *gyp = gy.data(), *xp = x.data(), *wp = w.data();

@@ -75,7 +75,7 @@ void check_aliasing(const char* fn, Unpacked& u,
     auto it = std::lower_bound(spans.begin(), spans.end(), g.last,
                                [](const Span& s, const char* end) { return s.r.first < end; });
     if (it != spans.begin() && std::prev(it)->r.last > g.first) {
-      u.keep[2 * i + 1] = copy_of(u.keep[2 * i + 1]);
+      u.keep[2 * i + 1] = aligned_copy(u.keep[2 * i + 1]);
       u.grad[i] = u.keep[2 * i + 1].data();
     }
   }

@@ -19,7 +19,8 @@ namespace {
 // Below this many elements touched, a parallel region costs more than it saves.
 constexpr int64_t kParallelMin = int64_t{1} << 15;
 
-int threads_for(int64_t work, int64_t items) {
+// work: elements touched, in double (the estimates multiply four sizes: no int64 overflow).
+int threads_for(double work, int64_t items) {
   if (work < kParallelMin) return 1;
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), items)));
 }
@@ -93,7 +94,7 @@ constexpr int64_t kGradColsElems = int64_t{1} << 17;
 // fn(i0, i1) over [0, items) cut into contiguous ranges, one per thread. The callers' units
 // are computed the same way whichever range holds them.
 template <class Fn>
-void parallel_ranges(int64_t items, int64_t work, Fn&& fn) {
+void parallel_ranges(int64_t items, double work, Fn&& fn) {
   const int nt = threads_for(work, items);
   if (nt <= 1) {
     fn(int64_t{0}, items);
@@ -139,7 +140,7 @@ void im2col(const Geometry& g, const T* x, T* cols) {
   // units: blocks of one image's columns (each writes every row of its columns)
   const int64_t L = g.L(), per_image = (L + kIm2colBlock - 1) / kIm2colBlock;
   const ConvLoops<T>& loops = kernels().conv<T>();
-  parallel_ranges(g.N * per_image, g.N * g.C * g.KK() * L, [&](int64_t u0, int64_t u1) {
+  parallel_ranges(g.N * per_image, double(g.N) * g.C * g.KK() * L, [&](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t n = u / per_image, l0 = (u % per_image) * kIm2colBlock;
       loops.im2col_block(g, x, n, l0, std::min(kIm2colBlock, L - l0), cols);
@@ -150,7 +151,7 @@ void im2col(const Geometry& g, const T* x, T* cols) {
 template <typename T>
 void col2im(const Geometry& g, const T* cols, T* x) {
   const int64_t KK = g.KK(), L = g.L(), planes = g.N * g.C;
-  const int nt = threads_for(planes * KK * L, planes);
+  const int nt = threads_for(double(planes) * KK * L, planes);
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
 #endif
@@ -170,7 +171,7 @@ void conv2d_forward(const Geometry& g, const T* x, const T* w, const T* b, T* y)
   // (1 thread, N = 8).
   const int64_t Cg = g.Cg(), Fg = g.Fg(), K = Cg * g.KK(), L = g.L();
   if (use_direct(g)) {
-    parallel_ranges(g.N * g.G, g.N * g.F * L * K, [&](int64_t u0, int64_t u1) {
+    parallel_ranges(g.N * g.G, double(g.N) * g.F * L * K, [&](int64_t u0, int64_t u1) {
       kernels().conv<T>().direct_forward(g, x, w, b, y, u0, u1);
     });
     return;
@@ -208,7 +209,7 @@ template <typename T>
 void grad_bias(const Geometry& g, const T* gy, T* gb) {
   const int64_t L = g.L();
   const ConvLoops<T>& loops = kernels().conv<T>();
-  parallel_ranges(g.F, g.N * g.F * L, [&](int64_t f0, int64_t f1) {
+  parallel_ranges(g.F, double(g.N) * g.F * L, [&](int64_t f0, int64_t f1) {
     for (int64_t f = f0; f < f1; ++f) {
       double total = 0.0;
       for (int64_t n = 0; n < g.N; ++n) total += loops.sum(gy + (n * g.F + f) * L, L);
@@ -289,13 +290,13 @@ void grad_x_col2im(const Geometry& g, const T* gy, const T* w, T* gx) {
         if (alone) {
           channels(0, Cg);
         } else {
-          parallel_ranges(Cg, K * lc, channels);
+          parallel_ranges(Cg, double(K) * lc, channels);
         }
       }
     }
   };
   if (g.N >= num_threads()) {
-    parallel_ranges(g.N, g.N * g.F * L * K, [&](int64_t n0, int64_t n1) {
+    parallel_ranges(g.N, double(g.N) * g.F * L * K, [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) image(n, true);
     });
   } else {
@@ -355,7 +356,7 @@ void conv2d_backward(const Geometry& g, const T* gy, const T* x, const T* w, T* 
   if (gb != nullptr) grad_bias(g, gy, gb);
   const ConvLoops<T>& loops = kernels().conv<T>();
   if (use_direct(g)) {
-    parallel_ranges(g.G, g.N * g.F * L * K, [&](int64_t u0, int64_t u1) {
+    parallel_ranges(g.G, double(g.N) * g.F * L * K, [&](int64_t u0, int64_t u1) {
       loops.direct_grad_w(g, gy, x, gw, u0, u1);
     });
     if (any_nan(gw, g.F * K)) grad_weight_gemm(g, gy, x, gw);
@@ -366,7 +367,7 @@ void conv2d_backward(const Geometry& g, const T* gy, const T* x, const T* w, T* 
   if (g.SH == 1 && g.SW == 1 && finite_w) {  // a convolution of grad_y (GEMM or direct)
     grad_x_transposed(g, gy, w, gx);
   } else if (use_direct(g) && finite_w) {
-    parallel_ranges(g.N * g.C, g.N * g.F * L * K, [&](int64_t p0, int64_t p1) {
+    parallel_ranges(g.N * g.C, double(g.N) * g.F * L * K, [&](int64_t p0, int64_t p1) {
       loops.direct_grad_x(g, gy, w, gx, p0, p1);
     });
   } else {

@@ -37,7 +37,7 @@ bool cpu_has(const std::string& isa) {
 
 KernelTable make_table(const std::string& isa) {
   KernelTable t;
-#if defined(FASTDL_HAVE_X86_ISAS)
+#if defined(FASTDL_HAVE_ISA_AVX512)
   if (isa == "avx512") {
     t.isa = "avx512";
     avx512::fill_optim(t);
@@ -46,6 +46,8 @@ KernelTable make_table(const std::string& isa) {
     avx512::fill_conv(t);
     return t;
   }
+#endif
+#if defined(FASTDL_HAVE_ISA_AVX2)
   if (isa == "avx2") {
     t.isa = "avx2";
     avx2::fill_optim(t);
@@ -81,11 +83,15 @@ KernelTable choose() {
 }  // namespace
 
 std::vector<std::string> compiled_isas() {
-#if defined(FASTDL_HAVE_X86_ISAS)
-  return {"baseline", "avx2", "avx512"};
-#else
-  return {"baseline"};
+  // CMake's FASTDL_ISAS may leave some out (baseline is always there).
+  std::vector<std::string> out = {"baseline"};
+#if defined(FASTDL_HAVE_ISA_AVX2)
+  out.push_back("avx2");
 #endif
+#if defined(FASTDL_HAVE_ISA_AVX512)
+  out.push_back("avx512");
+#endif
+  return out;
 }
 
 std::vector<std::string> available_isas() {

@@ -2,6 +2,13 @@
 
 Every function here has a pure-NumPy twin of the same name and signature in
 :mod:`fastdl.reference`; the two give the same results (to rounding).
+
+Every function releases the GIL while its kernel runs and keeps its scratch per calling
+thread, so calls from several Python threads on separate arrays run concurrently and
+give bitwise the serial results. Arrays written in place (parameters, optimizer state,
+running statistics) must not be shared by concurrent calls: that is a data race with an
+undefined result (no crash). Requests larger than the machine's memory raise MemoryError
+before anything is allocated.
 """
 
 from fastdl.ops.batchnorm import batch_norm, batch_norm_backward

@@ -6,6 +6,11 @@ arrays of one call share one dtype (float32 or float64); grads may have any layo
 while params and state arrays must be writable and C-contiguous. Every argument is
 checked before anything is written: a call that raises leaves all arrays unchanged.
 The equations are in the docstrings of the NumPy twins, :mod:`fastdl.reference.optim`.
+
+Threads: the GIL is released during the update, so calls from several Python threads
+on separate arrays run at once and give the serial results. Two threads stepping the
+same arrays at once race on them: no crash and no other memory touched, but the values
+are undefined. Lock around shared parameters (the optimizer classes are not thread-safe).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import numpy as np
 
 from fastdl import _core, _pool
 from fastdl import _pool_args as _args
+from fastdl._checks import check_alloc
 
 __all__ = [
     "max_pool2d",
@@ -29,11 +30,21 @@ __all__ = [
 
 def _planes(a, shape):
     """``a`` as a C-contiguous (N*C, H, W) array (a view when it already is one)."""
-    return np.ascontiguousarray(a).reshape(shape[0] * shape[1], shape[2], shape[3])
+    return _c(a).reshape(shape[0] * shape[1], shape[2], shape[3])
 
 
-def _output(like, shape, dtype):
-    """A fresh output of ``like``'s rank (3-D in, 3-D out) and its (N*C, ...) view."""
+def _c(a):
+    """``a`` itself when C-contiguous and aligned, else one copy that is. Not
+    np.ascontiguousarray: it passes an unaligned contiguous array through, and the
+    loops reading doubles at an odd address is undefined behaviour (found by UBSan)."""
+    return np.require(a, requirements=("C", "A"))
+
+
+def _output(fn, name, like, shape, dtype):
+    """A fresh output of ``like``'s rank (3-D in, 3-D out) and its (N*C, ...) view;
+    MemoryError first when it cannot fit in this machine's memory (check_alloc)."""
+    shape = tuple(shape)
+    check_alloc(fn, [(name, shape if like.ndim == 4 else shape[1:], dtype)])
     out = np.empty(shape if like.ndim == 4 else shape[1:], dtype=dtype)
     return out, out.reshape(shape[0] * shape[1], shape[2], shape[3])
 
@@ -58,9 +69,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     g = _args.geometry(fn, _args.planes(fn, "x", x), kernel_size, stride, padding,
                        dilation, ceil_mode)
     oshape = (g.N, g.C, g.OH, g.OW)
-    y, yp = _output(x, oshape, x.dtype)
-    ind, ip = _output(x, oshape, np.int64)
-    scratch = np.empty((_core.get_num_threads(), g.OW), dtype=np.int32)
+    y, yp = _output(fn, "y", x, oshape, x.dtype)
+    ind, ip = _output(fn, "indices", x, oshape, np.int64)
+    # the running argmax's window offsets: int32 (faster) unless they can pass 2**31
+    offsets = np.int32 if g.kH * g.kW < 2**31 else np.int64
+    scratch = np.empty((_core.get_num_threads(), g.OW), dtype=offsets)
     _pool.max_pool2d_forward(_planes(x, g[:4]), yp, ip, scratch, g.kH, g.kW, g.sH, g.sW,
                              g.pH, g.pW, g.dH, g.dW)
     return y, ind
@@ -84,10 +97,10 @@ def max_pool2d_backward(grad_y, indices, input_shape):
     grad_y = _args.float_array(fn, "grad_y", grad_y)
     shape = _args.input_shape_of(fn, input_shape, grad_y)
     _args.max_indices(fn, indices, grad_y)
-    grad_x, gp = _output(grad_y, shape, grad_y.dtype)
+    grad_x, gp = _output(fn, "grad_x", grad_y, shape, grad_y.dtype)
     P, HW, OHW = gp.shape[0], shape[2] * shape[3], grad_y.shape[-2] * grad_y.shape[-1]
-    bad = _pool.max_pool2d_backward(np.ascontiguousarray(grad_y).reshape(P, OHW),
-                                    np.ascontiguousarray(indices).reshape(P, OHW),
+    bad = _pool.max_pool2d_backward(_c(grad_y).reshape(P, OHW),
+                                    _c(indices).reshape(P, OHW),
                                     gp.reshape(P, HW), _core.get_num_threads())
     if bad:
         raise ValueError(f"{fn}: {bad} of the indices are outside the input plane "
@@ -117,7 +130,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     g = _args.geometry(fn, _args.planes(fn, "x", x), kernel_size, stride, padding, 1,
                        ceil_mode)
     cip = _args.flag(fn, "count_include_pad", count_include_pad)
-    y, yp = _output(x, (g.N, g.C, g.OH, g.OW), x.dtype)
+    y, yp = _output(fn, "y", x, (g.N, g.C, g.OH, g.OW), x.dtype)
     _pool.avg_pool2d_forward(_planes(x, g[:4]), yp, g.kH, g.kW, g.sH, g.sW, g.pH, g.pW,
                              cip, _core.get_num_threads())
     return y
@@ -143,7 +156,7 @@ def avg_pool2d_backward(grad_y, input_shape, kernel_size, stride=None, padding=0
     g = _args.geometry(fn, shape, kernel_size, stride, padding, 1, ceil_mode)
     cip = _args.flag(fn, "count_include_pad", count_include_pad)
     _args.grad_y_shape(fn, grad_y, (g.OH, g.OW))
-    grad_x, gp = _output(grad_y, g[:4], grad_y.dtype)
+    grad_x, gp = _output(fn, "grad_x", grad_y, g[:4], grad_y.dtype)
     scratch = np.empty((_core.get_num_threads(), g.OW), dtype=grad_y.dtype)
     _pool.avg_pool2d_backward(_planes(grad_y, (g.N, g.C, g.OH, g.OW)), gp, scratch, g.kH,
                               g.kW, g.sH, g.sW, g.pH, g.pW, cip)
@@ -170,7 +183,7 @@ def adaptive_avg_pool2d(x, output_size):
     x = _args.float_array(fn, "x", x)
     N, C, H, W = _args.planes(fn, "x", x)
     OH, OW = _args.adaptive_output_size(fn, output_size, H, W)
-    y, yp = _output(x, (N, C, OH, OW), x.dtype)
+    y, yp = _output(fn, "y", x, (N, C, OH, OW), x.dtype)
     _pool.adaptive_avg_pool2d_forward(_planes(x, (N, C, H, W)), yp,
                                       _args.adaptive_bins(H, OH), _args.adaptive_bins(W, OW),
                                       _core.get_num_threads())
@@ -193,7 +206,7 @@ def adaptive_avg_pool2d_backward(grad_y, input_shape):
     grad_y = _args.float_array(fn, "grad_y", grad_y)
     shape = _args.input_shape_of(fn, input_shape, grad_y)
     N, C, OH, OW = _args.planes(fn, "grad_y", grad_y)
-    grad_x, gp = _output(grad_y, shape, grad_y.dtype)
+    grad_x, gp = _output(fn, "grad_x", grad_y, shape, grad_y.dtype)
     _pool.adaptive_avg_pool2d_backward(_planes(grad_y, (N, C, OH, OW)), gp,
                                        _args.adaptive_bins(shape[2], OH),
                                        _args.adaptive_bins(shape[3], OW),
