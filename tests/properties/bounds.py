@@ -49,3 +49,14 @@ def up(a):
 def absf(a):
     """|a| in float64 (None stays None)."""
     return None if a is None else np.abs(np.asarray(a, dtype=np.float64))
+
+
+def relayout(a, kind):
+    """``a``'s values in another memory layout."""
+    if kind == "fortran":
+        return np.asfortranarray(a)
+    if kind == "strided":
+        big = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+        big[..., ::2] = a
+        return big[..., ::2]
+    return a

@@ -14,21 +14,10 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from bounds import absf, assert_within, up
+from bounds import absf, assert_within, relayout, up
 from fastdl import ops, reference as ref
 
 DTYPES = [np.float32, np.float64]
-
-
-def _layout(a, kind):
-    """``a``'s values in another memory layout."""
-    if kind == "fortran":
-        return np.asfortranarray(a)
-    if kind == "strided":
-        big = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
-        big[..., ::2] = a
-        return big[..., ::2]
-    return a
 
 
 @st.composite
@@ -69,14 +58,14 @@ def test_conv2d_forward_backward_match_twin(geom, dtype, with_bias, layout, seed
     w = rng.standard_normal(ws).astype(dtype)
     b = rng.standard_normal(ws[0]).astype(dtype) if with_bias else None
 
-    y = ops.conv2d(_layout(x, layout), _layout(w, layout), b, *args)
+    y = ops.conv2d(relayout(x, layout), relayout(w, layout), b, *args)
     want = ref.conv2d(up(x), up(w), up(b), *args)
     bound = ref.conv2d(absf(x), absf(w), absf(b), *args)
     assert y.dtype == dtype and y.flags.c_contiguous and y.shape == want.shape
     assert_within(y, want, bound, ws[1] * ws[2] * ws[3], "y")
 
     gy = rng.standard_normal(y.shape).astype(dtype)
-    gx, gw, gb = ops.conv2d_backward(_layout(gy, layout), x, w, *args, bias=with_bias)
+    gx, gw, gb = ops.conv2d_backward(relayout(gy, layout), x, w, *args, bias=with_bias)
     rx, rw, rb = ref.conv2d_backward(up(gy), up(x), up(w), *args)
     bx, bw, bb = ref.conv2d_backward(absf(gy), absf(x), absf(w), *args)
     assert gx.shape == xs and gw.shape == ws and gx.dtype == gw.dtype == dtype
@@ -103,7 +92,7 @@ def test_im2col_col2im_match_twin(geom, dtype, unbatched, seed):
     k = geom["ws"][2:]
     args = (k, geom["dilation"], geom["padding"], geom["stride"])
     x = rng.standard_normal(xs).astype(dtype)
-    cols = ops.im2col(_layout(x, "strided"), *args)
+    cols = ops.im2col(relayout(x, "strided"), *args)
     want = ref.im2col(x, *args)
     assert cols.dtype == dtype and cols.shape == want.shape
     np.testing.assert_array_equal(cols, want)  # a gather: exact

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from bounds import absf, assert_within, up
+from bounds import absf, assert_within, relayout, up
 from fastdl import ops, reference as ref
 
 try:
@@ -56,16 +56,6 @@ def _values(rng, shape, dtype, kind):
     return x.astype(dtype)
 
 
-def _layout(a, kind):
-    if kind == "fortran":
-        return np.asfortranarray(a)
-    if kind == "strided":
-        big = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
-        big[..., ::2] = a
-        return big[..., ::2]
-    return a
-
-
 def _both(call):
     """call(ops) and call(ref): the two results, or the two ValueErrors' messages."""
     out = []
@@ -86,7 +76,7 @@ def test_max_pool_matches_twin(c):
     rng = np.random.default_rng(c["seed"])
     x = _values(rng, c["shape"], c["dtype"], c["values"])
     args = (c["k"], c["s"], c["p"], c["d"], c["ceil_mode"])
-    got, want = _both(lambda m: m.max_pool2d(_layout(x, c["layout"]), *args))
+    got, want = _both(lambda m: m.max_pool2d(relayout(x, c["layout"]), *args))
     if _is_error(want):  # a geometry error: the same one in both
         assert got == want
         if torch is not None and x.shape[0] > 0:
@@ -107,7 +97,7 @@ def test_max_pool_matches_twin(c):
             with pytest.raises(ValueError, match="outside the input plane"):
                 impl.max_pool2d_backward(gy, ind, x.shape)
         return
-    gx = ops.max_pool2d_backward(_layout(gy, c["layout"]), ind, x.shape)
+    gx = ops.max_pool2d_backward(relayout(gy, c["layout"]), ind, x.shape)
     k = c["k"][0] * c["k"][1]
     assert gx.shape == x.shape and gx.dtype == x.dtype
     assert_within(gx, ref.max_pool2d_backward(up(gy), ind, x.shape),
@@ -125,14 +115,14 @@ def test_avg_pool_matches_twin(c):
     rng = np.random.default_rng(c["seed"])
     x = _values(rng, c["shape"], c["dtype"], c["values"])
     args = (c["k"], c["s"], c["p"], c["ceil_mode"], c["cip"])
-    got, want = _both(lambda m: m.avg_pool2d(_layout(x, c["layout"]), *args))
+    got, want = _both(lambda m: m.avg_pool2d(relayout(x, c["layout"]), *args))
     if _is_error(want):
         assert got == want
         return
     assert got.shape == want.shape and got.dtype == x.dtype
     np.testing.assert_array_equal(got, want)  # the same sums in the same order
     gy = rng.standard_normal(got.shape).astype(c["dtype"])
-    gx = ops.avg_pool2d_backward(_layout(gy, c["layout"]), x.shape, *args)
+    gx = ops.avg_pool2d_backward(relayout(gy, c["layout"]), x.shape, *args)
     assert gx.shape == x.shape and gx.dtype == x.dtype
     k = c["k"][0] * c["k"][1]
     assert_within(gx, ref.avg_pool2d_backward(up(gy), x.shape, *args),
