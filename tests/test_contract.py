@@ -360,14 +360,9 @@ def _aliasing_cases():
 
 # Known deviations from the twin and torch, found by this table and still open (strict
 # xfails: each starts failing the day it is fixed, and is then moved out of this list).
-# Both need an infinite gamma or invstd; finite inputs are unaffected.
-KNOWN = {
-    "batch_norm_backward-inf-gamma": "grad_x = dy*a + (x - mean)*b + c with per-channel "
-                                     "coefficients: an infinite gamma or invstd gives "
-                                     "inf - inf = NaN where the twin's and torch's "
-                                     "factored form gives +-inf",
-    "batch_norm_backward-inf-save_invstd": "as batch_norm_backward-inf-gamma",
-}
+# None at present: batch_norm_backward with an infinite gamma or invstd (NaN from
+# inf - inf in the expanded form) was one, fixed in kernels/batchnorm.cpp.
+KNOWN: dict[str, str] = {}
 CASES = _generic_cases() + _aliasing_cases()
 for _c in CASES:
     _c.known = KNOWN.get(f"{_c.kernel}-{_c.case}-{_c.path[0]}", "")

@@ -389,7 +389,8 @@ void forward_running_stats(const Forward<T>& a) {
 template <typename T>
 struct GradCoeffs {
   std::vector<T> mean, a, b, c;
-  explicit GradCoeffs(int64_t C) : mean(C), a(C), b(C), c(C) {}
+  std::vector<double> sum_dy;  // kept for channels whose scale is not finite
+  explicit GradCoeffs(int64_t C) : mean(C), a(C), b(C), c(C), sum_dy(C) {}
 };
 
 template <typename T>
@@ -398,6 +399,7 @@ void finish_grad_channel(const Backward<T>& g, int64_t ch, double n, double sum_
   const double invstd = static_cast<double>(g.save_invstd[ch]);
   const double w = g.gamma ? static_cast<double>(g.gamma[ch]) * invstd : invstd;
   k->mean[ch] = g.save_mean[ch];
+  k->sum_dy[ch] = sum_dy;
   k->a[ch] = static_cast<T>(w);
   if (g.training) {
     // dx = (dy - mean(dy) - (x - mean) * dot * invstd^2 / n) * w
@@ -443,6 +445,39 @@ void grad_apply_block(const Plan& p, const BatchNormLoops<T>& L, const Backward<
   }
 }
 
+// A channel whose scale gamma * invstd is infinite or NaN. In training the expanded form
+// dy * a + (x - mean) * b + c meets inf - inf (NaN) where the factored form of torch and
+// the twin, scale / n * (n * dy - sum(dy) - x_hat * sum(dy * x_hat)), gives +-inf; and
+// with an infinite invstd, sum(dy * x_hat) is a sum of infinities (NaN when their signs
+// differ), not sum(dy * (x - mean)) * invstd. Such channels are recomputed as the twin
+// does, in T with the sum in double; finite channels (every channel of a sane model) are
+// untouched, so this costs one scan of C values.
+template <typename T>
+void factored_nonfinite_channels(const Backward<T>& g, const GradCoeffs<T>& k, double n) {
+  for (int64_t ch = 0; ch < g.C; ++ch) {
+    const T invstd = g.save_invstd[ch];
+    const T scale = g.gamma ? g.gamma[ch] * invstd : invstd;
+    if (std::isfinite(scale)) continue;
+    const T mean = g.save_mean[ch];
+    double dot = 0;  // sum(dy * x_hat)
+    for (int64_t i = 0; i < g.N; ++i) {
+      const int64_t o = (i * g.C + ch) * g.S;
+      for (int64_t s = 0; s < g.S; ++s) dot += g.grad_y[o + s] * ((g.x[o + s] - mean) * invstd);
+    }
+    if (g.grad_gamma) g.grad_gamma[ch] = static_cast<T>(dot);
+    if (!g.training) continue;
+    const T m = static_cast<T>(n), sum_dy = static_cast<T>(k.sum_dy[ch]);
+    const T sum_dyxhat = static_cast<T>(dot);
+    for (int64_t i = 0; i < g.N; ++i) {
+      const int64_t o = (i * g.C + ch) * g.S;
+      for (int64_t s = 0; s < g.S; ++s) {
+        const T x_hat = (g.x[o + s] - mean) * invstd;
+        g.grad_x[o + s] = scale / m * (m * g.grad_y[o + s] - sum_dy - x_hat * sum_dyxhat);
+      }
+    }
+  }
+}
+
 template <typename T>
 void backward_impl(const Backward<T>& g) {
   const Plan p(g.N, g.C, g.S, sizeof(T), 2);
@@ -474,6 +509,7 @@ void backward_impl(const Backward<T>& g) {
         for (int64_t b = 0; b < p.nblocks; ++b) grad_apply_block(p, L, g, k, gr, b, scratch.data());
       }
     });
+    factored_nonfinite_channels(g, k, n);
     return;
   }
   std::vector<double> partials(sums ? static_cast<size_t>(p.C * p.nblocks * 2) : 0);
@@ -508,6 +544,7 @@ void backward_impl(const Backward<T>& g) {
       grad_apply_block(p, L, g, k, it / p.nblocks, it % p.nblocks, scratch.data());
     }
   });
+  factored_nonfinite_channels(g, k, n);
 }
 
 }  // namespace

@@ -166,3 +166,32 @@ def test_regression_inf_in_x_gives_an_infinite_mean(shape, dtype):
                                 "running_var"], *outs):
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=name)
         np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)], err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("where", ["gamma", "save_invstd"])
+@pytest.mark.parametrize("shape", [(4, 3, 5), (8, 3, 300, 30), (1024, 48)])
+def test_regression_infinite_scale_in_backward(shape, where, training, dtype):
+    # Found by the contract table (batch_norm_backward-inf-gamma / -inf-save_invstd, kept
+    # there as strict xfails until fixed): grad_x was dy*a + (x - mean)*b + c with the
+    # per-channel coefficients, which an infinite gamma*invstd turns into inf - inf = NaN
+    # where torch and the twin's factored form give +-inf; and grad_gamma with an
+    # infinite invstd was sum(dy*(x - mean))*invstd instead of the twin's sum(dy*x_hat).
+    rng = np.random.default_rng(1)
+    C = shape[1]
+    x, dy = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    gamma = rng.uniform(0.5, 2, C).astype(dtype)
+    mean = rng.standard_normal(C).astype(dtype)
+    invstd = rng.uniform(0.5, 2, C).astype(dtype)
+    {"gamma": gamma, "save_invstd": invstd}[where][1] = np.inf
+    got = ops.batch_norm_backward(dy, x, gamma, mean, invstd, training)
+    want = ref.batch_norm_backward(dy, x, gamma, mean, invstd, training)
+    for name, g, w in zip(["grad_x", "grad_gamma", "grad_beta"], got, want):
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=name)
+        np.testing.assert_array_equal(g[np.isinf(w)], w[np.isinf(w)], err_msg=name)
+        fin = np.isfinite(w)
+        np.testing.assert_allclose(g[fin], w[fin], rtol=1e-4 if dtype == np.float32 else 1e-10,
+                                   atol=1e-4 if dtype == np.float32 else 1e-10, err_msg=name)
+    if where == "gamma":  # the case that matters: +-inf gradients, not NaN
+        assert np.isinf(got[0][:, 1]).all() and not np.isnan(got[0]).any()
