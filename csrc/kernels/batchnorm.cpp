@@ -186,7 +186,10 @@ FASTDL_INLINE void stream_fence() {
 #endif
 }
 
-// Runs body(tid, nt) on nt threads, each fencing its streaming stores when done.
+// Runs body(tid, nt) on nt threads, each fencing its streaming stores when done. The
+// bodies must not throw (an exception cannot leave an OpenMP region, and the bodies wait
+// at barriers: RegionErrors would leave the other threads waiting for one that threw), so
+// every body's scratch is allocated before the region (PerThread).
 template <class Body>
 void parallel(int nt, Body&& body) {
 #if defined(_OPENMP)
@@ -202,6 +205,21 @@ void parallel(int nt, Body&& body) {
   body(0, 1);
   stream_fence();
 }
+
+// Scratch of nt threads, allocated by the calling thread: at(tid) is thread tid's len
+// values. Slices a whole number of 64-byte lines apart, with a line between them.
+template <typename V>
+class PerThread {
+ public:
+  PerThread(int nt, int64_t len)
+      : stride_(len == 0 ? 0 : (len * int64_t(sizeof(V)) + 127) / 64 * 64 / int64_t(sizeof(V))),
+        v_(static_cast<size_t>(std::max(nt, 1) * stride_)) {}
+  V* at(int tid) { return v_.data() + tid * stride_; }
+
+ private:
+  int64_t stride_;
+  std::vector<V> v_;
+};
 
 // The item range [lo, hi) of thread tid out of nt: a fixed, contiguous partition.
 FASTDL_INLINE void item_range(int64_t items, int tid, int nt, int64_t* lo, int64_t* hi) {
@@ -285,21 +303,24 @@ void forward_batch_stats(const Forward<T>& a, const Plan& p, bool update) {
   const int64_t scratch_len = p.tile ? 4 * p.W * p.S : 0;  // the tile loops' column sums
   if (!th.split) {
     std::atomic<int64_t> next{0};  // groups are handed out first come, first served
+    PerThread<T> scratch_t(th.nt, scratch_len);
+    PerThread<double> bm_t(th.nt, p.W), bm2_t(th.nt, p.W);
+    PerThread<Moments> mom_t(th.nt, p.W);
     parallel(th.nt, [&](int tid, int nt) {
-      std::vector<T> scratch(scratch_len);
-      std::vector<double> bm(p.W), bm2(p.W);
-      std::vector<Moments> mom(p.W);
-      (void)tid, (void)nt;
+      T* scratch = scratch_t.at(tid);
+      double *bm = bm_t.at(tid), *bm2 = bm2_t.at(tid);
+      Moments* mom = mom_t.at(tid);
+      (void)nt;
       for (int64_t g = next++; g < p.groups; g = next++) {
         const int64_t c0 = p.first_channel(g), w = p.channels(g);
-        std::fill(mom.begin(), mom.end(), Moments{});
+        std::fill(mom, mom + p.W, Moments{});
         for (int64_t b = 0; b < p.nblocks; ++b) {
-          stats_block(p, L, a.x, g, b, scratch.data(), bm.data(), bm2.data());
+          stats_block(p, L, a.x, g, b, scratch, bm, bm2);
           const double n = p.count(g, b);
           for (int64_t j = 0; j < w; ++j) mom[j].add(n, bm[j], bm2[j]);
         }
         for (int64_t j = 0; j < w; ++j) finish_channel(a, c0 + j, mom[j], update, &k);
-        for (int64_t b = 0; b < p.nblocks; ++b) normalize_block(p, L, a, k, g, b, scratch.data());
+        for (int64_t b = 0; b < p.nblocks; ++b) normalize_block(p, L, a, k, g, b, scratch);
       }
     });
     return;
@@ -307,14 +328,16 @@ void forward_batch_stats(const Forward<T>& a, const Plan& p, bool update) {
   // Split: partials[(c * nblocks + b) * 2 + {0, 1}] = (mean, m2) of channel c in block b.
   std::vector<double> partials(static_cast<size_t>(p.C * p.nblocks * 2));
   const int64_t items = p.groups * p.nblocks;
+  PerThread<T> scratch_t(th.nt, scratch_len);
+  PerThread<double> bm_t(th.nt, p.W), bm2_t(th.nt, p.W);
   parallel(th.nt, [&](int tid, int nt) {
-    std::vector<T> scratch(scratch_len);
-    std::vector<double> bm(p.W), bm2(p.W);
+    T* scratch = scratch_t.at(tid);
+    double *bm = bm_t.at(tid), *bm2 = bm2_t.at(tid);
     int64_t lo, hi;
     item_range(items, tid, nt, &lo, &hi);
     for (int64_t it = lo; it < hi; ++it) {
       const int64_t g = it / p.nblocks, b = it % p.nblocks;
-      stats_block(p, L, a.x, g, b, scratch.data(), bm.data(), bm2.data());
+      stats_block(p, L, a.x, g, b, scratch, bm, bm2);
       const int64_t c0 = p.first_channel(g);
       for (int64_t j = 0; j < p.channels(g); ++j) {
         partials[((c0 + j) * p.nblocks + b) * 2] = bm[j];
@@ -335,7 +358,7 @@ void forward_batch_stats(const Forward<T>& a, const Plan& p, bool update) {
     }
     barrier();
     for (int64_t it = lo; it < hi; ++it) {
-      normalize_block(p, L, a, k, it / p.nblocks, it % p.nblocks, scratch.data());
+      normalize_block(p, L, a, k, it / p.nblocks, it % p.nblocks, scratch);
     }
   });
 }
@@ -364,8 +387,9 @@ void forward_running_stats(const Forward<T>& a) {
   const int64_t items = rows ? (N + kEvalRows - 1) / kEvalRows : N * C;
   const int nt =
       N * row < kParallelMin ? 1 : static_cast<int>(std::min<int64_t>(num_threads(), items));
+  PerThread<T> scratch_t(nt, rows ? 3 * row : 0);
   parallel(nt, [&](int tid, int nth) {
-    std::vector<T> scratch(rows ? 3 * row : 0);
+    T* scratch = scratch_t.at(tid);
     int64_t lo, hi;
     item_range(items, tid, nth, &lo, &hi);
     for (int64_t it = lo; it < hi; ++it) {
@@ -373,7 +397,7 @@ void forward_running_stats(const Forward<T>& a) {
         const int64_t n0 = it * kEvalRows, o = n0 * row;
         const Rect r{std::min(kEvalRows, N - n0), row, row};
         L.tile_normalize(a.x + o, a.y + o, r, S, k.mean.data(), k.scale.data(),
-                         k.shift.data(), scratch.data(), stream);
+                         k.shift.data(), scratch, stream);
       } else {
         const int64_t c = it % C, o = it * S;
         L.plane_normalize(a.x + o, a.y + o, Rect{1, S, S}, k.mean[c], k.scale[c], k.shift[c],
@@ -490,23 +514,25 @@ void backward_impl(const Backward<T>& g) {
   const double n = static_cast<double>(p.N * p.S);
   if (!th.split) {
     std::atomic<int64_t> next{0};  // groups are handed out first come, first served
+    PerThread<T> scratch_t(th.nt, scratch_len);
+    PerThread<double> b1_t(th.nt, p.W), b2_t(th.nt, p.W), t1_t(th.nt, p.W), t2_t(th.nt, p.W);
     parallel(th.nt, [&](int tid, int nt) {
-      std::vector<T> scratch(scratch_len);
-      std::vector<double> b1(p.W), b2(p.W), t1(p.W), t2(p.W);
-      (void)tid, (void)nt;
+      T* scratch = scratch_t.at(tid);
+      double *b1 = b1_t.at(tid), *b2 = b2_t.at(tid), *t1 = t1_t.at(tid), *t2 = t2_t.at(tid);
+      (void)nt;
       for (int64_t gr = next++; gr < p.groups; gr = next++) {
         const int64_t c0 = p.first_channel(gr), w = p.channels(gr);
-        std::fill(t1.begin(), t1.end(), 0.0);
-        std::fill(t2.begin(), t2.end(), 0.0);
+        std::fill(t1, t1 + p.W, 0.0);
+        std::fill(t2, t2 + p.W, 0.0);
         for (int64_t b = 0; sums && b < p.nblocks; ++b) {
-          grad_sums_block(p, L, g, gr, b, scratch.data(), b1.data(), b2.data());
+          grad_sums_block(p, L, g, gr, b, scratch, b1, b2);
           for (int64_t j = 0; j < w; ++j) {
             t1[j] += b1[j];
             t2[j] += b2[j];
           }
         }
         for (int64_t j = 0; j < w; ++j) finish_grad_channel(g, c0 + j, n, t1[j], t2[j], &k);
-        for (int64_t b = 0; b < p.nblocks; ++b) grad_apply_block(p, L, g, k, gr, b, scratch.data());
+        for (int64_t b = 0; b < p.nblocks; ++b) grad_apply_block(p, L, g, k, gr, b, scratch);
       }
     });
     factored_nonfinite_channels(g, k, n);
@@ -514,14 +540,16 @@ void backward_impl(const Backward<T>& g) {
   }
   std::vector<double> partials(sums ? static_cast<size_t>(p.C * p.nblocks * 2) : 0);
   const int64_t items = p.groups * p.nblocks;
+  PerThread<T> scratch_t(th.nt, scratch_len);
+  PerThread<double> b1_t(th.nt, p.W), b2_t(th.nt, p.W);
   parallel(th.nt, [&](int tid, int nt) {
-    std::vector<T> scratch(scratch_len);
-    std::vector<double> b1(p.W), b2(p.W);
+    T* scratch = scratch_t.at(tid);
+    double *b1 = b1_t.at(tid), *b2 = b2_t.at(tid);
     int64_t lo, hi;
     item_range(items, tid, nt, &lo, &hi);
     for (int64_t it = lo; sums && it < hi; ++it) {
       const int64_t gr = it / p.nblocks, b = it % p.nblocks;
-      grad_sums_block(p, L, g, gr, b, scratch.data(), b1.data(), b2.data());
+      grad_sums_block(p, L, g, gr, b, scratch, b1, b2);
       const int64_t c0 = p.first_channel(gr);
       for (int64_t j = 0; j < p.channels(gr); ++j) {
         partials[((c0 + j) * p.nblocks + b) * 2] = b1[j];
@@ -541,7 +569,7 @@ void backward_impl(const Backward<T>& g) {
     }
     barrier();
     for (int64_t it = lo; it < hi; ++it) {
-      grad_apply_block(p, L, g, k, it / p.nblocks, it % p.nblocks, scratch.data());
+      grad_apply_block(p, L, g, k, it / p.nblocks, it % p.nblocks, scratch);
     }
   });
   factored_nonfinite_channels(g, k, n);

@@ -101,11 +101,13 @@ void parallel_ranges(int64_t items, double work, Fn&& fn) {
     return;
   }
 #if defined(_OPENMP)
+  RegionErrors errors;  // e.g. a thread's scratch not allocated: raised after the region
 #pragma omp parallel num_threads(nt)
-  {
+  errors.run([&] {
     const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
     fn(t * items / n, (t + 1) * items / n);
-  }
+  });
+  errors.rethrow();
 #else
   fn(int64_t{0}, items);
 #endif
@@ -150,16 +152,15 @@ void im2col(const Geometry& g, const T* x, T* cols) {
 
 template <typename T>
 void col2im(const Geometry& g, const T* cols, T* x) {
+  // units: whole planes (each plane's sums are the same whichever thread adds them)
   const int64_t KK = g.KK(), L = g.L(), planes = g.N * g.C;
-  const int nt = threads_for(double(planes) * KK * L, planes);
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-#endif
-  for (int64_t p = 0; p < planes; ++p) {
-    T* plane = x + p * g.HW();
-    std::fill(plane, plane + g.HW(), T(0));
-    col2im_channel(g, cols + p * KK * L, L, 0, L, plane, 0);
-  }
+  parallel_ranges(planes, double(planes) * KK * L, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      T* plane = x + p * g.HW();
+      std::fill(plane, plane + g.HW(), T(0));
+      col2im_channel(g, cols + p * KK * L, L, 0, L, plane, 0);
+    }
+  });
 }
 
 template <typename T>

@@ -260,11 +260,13 @@ void gemm_dot_rows(const GemmArgs<T>& g0, const MicroKernel<T>& mk) {
     return;
   }
 #if defined(_OPENMP)
+  RegionErrors errors;
 #pragma omp parallel num_threads(nt)
-  {
+  errors.run([&] {
     const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
     mk.dot_rows(g, t * g.N / n, (t + 1) * g.N / n);
-  }
+  });
+  errors.rethrow();
 #else
   mk.dot_rows(g, 0, g.N);
 #endif
@@ -314,8 +316,11 @@ void gemm(const GemmArgs<T>& g) {
     return;
   }
 #if defined(_OPENMP)
+  // The packers may allocate (conv's per-thread row plans, isa/conv_isa.cpp).
+  RegionErrors errors;
 #pragma omp parallel num_threads(nt)
-  run(pl, omp_get_thread_num(), omp_get_num_threads());
+  errors.run([&] { run(pl, omp_get_thread_num(), omp_get_num_threads()); });
+  errors.rethrow();
 #else
   run(pl, 0, 1);
 #endif

@@ -86,13 +86,17 @@ void column_sums(int64_t rows, int64_t cols, const T* a, int64_t lda, T* out) {
   const int64_t chunks = (cols + kColChunk - 1) / kColChunk;
   const int64_t work = rows * cols;
   const int nt = static_cast<int>(std::min<int64_t>(work < (int64_t{1} << 16) ? 1 : num_threads(), chunks));
+  RegionErrors errors;  // column_sums_range allocates its sums
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
 #endif
   for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t j0 = c * kColChunk;
-    column_sums_range(rows, j0, std::min(cols, j0 + kColChunk), a, lda, out);
+    errors.run([&] {
+      const int64_t j0 = c * kColChunk;
+      column_sums_range(rows, j0, std::min(cols, j0 + kColChunk), a, lda, out);
+    });
   }
+  errors.rethrow();
 }
 
 template void linear_forward<float>(int64_t, int64_t, int64_t, const float*, const float*,

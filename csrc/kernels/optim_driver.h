@@ -44,15 +44,17 @@ void for_each_chunk(const std::vector<int64_t>& size, Body&& body) {
     return;
   }
 #if defined(_OPENMP)
+  RegionErrors errors;
 #pragma omp parallel num_threads(static_cast<int>(nt))
-  {
+  errors.run([&] {
     const int64_t tid = omp_get_thread_num();
     const int64_t nth = omp_get_num_threads();
     // Thread tid owns the chunks starting in [tid*total/nth, (tid+1)*total/nth).
     const auto lo = std::lower_bound(offset.begin(), offset.end(), tid * total / nth) - offset.begin();
     const auto hi = std::lower_bound(offset.begin(), offset.end(), (tid + 1) * total / nth) - offset.begin();
     for (auto c = lo; c < hi; ++c) body(chunks[c].tensor, chunks[c].begin, chunks[c].end);
-  }
+  });
+  errors.rethrow();
 #else
   for (const Chunk& c : chunks) body(c.tensor, c.begin, c.end);
 #endif

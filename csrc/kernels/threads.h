@@ -2,7 +2,10 @@
 // set_num_threads() affects fastdl only (not PyTorch or NumPy's BLAS in the same process).
 #pragma once
 
+#include <atomic>
+#include <exception>
 #include <string>
+#include <utility>
 
 namespace fastdl {
 
@@ -18,5 +21,40 @@ std::string openmp_library();
 int num_threads();
 // n >= 1; the caller validates.
 void set_num_threads(int n);
+
+// An exception must not leave an OpenMP parallel region: one escaping the region's block
+// calls std::terminate, so a std::bad_alloc from one thread's scratch would abort the
+// Python process instead of raising MemoryError. Each thread runs its share through
+// run(), which keeps the first exception thrown (by any thread) and swallows the rest;
+// after the region, rethrow() hands it to the caller. The other threads finish their
+// shares, whose results are thrown away with the error. The try/catch costs nothing
+// until something throws.
+//
+//   RegionErrors errors;
+//   #pragma omp parallel num_threads(nt)
+//   errors.run([&] { work(omp_get_thread_num(), omp_get_num_threads()); });
+//   errors.rethrow();
+//
+// Not for bodies with an `omp barrier`: a thread that threw would skip the barriers the
+// others wait at. Such regions allocate everything before the region (batchnorm.cpp).
+class RegionErrors {
+ public:
+  template <class Fn>
+  void run(Fn&& fn) noexcept {
+    try {
+      fn();
+    } catch (...) {
+      if (!claimed_.exchange(true, std::memory_order_acq_rel)) first_ = std::current_exception();
+    }
+  }
+  // The region's closing barrier orders first_'s write before this read.
+  void rethrow() {
+    if (first_) std::rethrow_exception(std::exchange(first_, nullptr));
+  }
+
+ private:
+  std::atomic<bool> claimed_{false};
+  std::exception_ptr first_;
+};
 
 }  // namespace fastdl
