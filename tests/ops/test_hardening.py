@@ -442,3 +442,71 @@ def test_max_pool_window_offsets_beyond_int32():
                 y, idx = ops.max_pool2d(x.astype(dtype), k, 1, k // 2)
                 assert y.shape == idx.shape == (1, 1, 3 - k % 2, 3 - k % 2)
                 assert (y == x.max()).all() and (idx == i_max).all(), (k, idx)
+
+
+# --- memory running out inside a parallel region -----------------------------------------
+#
+# A kernel's per-thread scratch allocated inside an OpenMP region: a std::bad_alloc there
+# used to escape the region, which calls std::terminate (the process died of SIGABRT).
+# Now it is carried out of the region and raised as MemoryError. The child process
+# limits its address space (RLIMIT_AS) to what it has, plus the outputs, plus a margin
+# that the kernel's other allocations fit in but one thread's scratch does not; each
+# case's scratch is over 64 MB, more than a glibc thread arena can hand out from the
+# address space it already reserved.
+
+_OOM_SCRIPT = r"""
+import resource, sys
+import numpy as np
+import fastdl
+from fastdl import ops
+
+fastdl.set_num_threads(2)
+which = sys.argv[1]
+rng = np.random.default_rng(0)
+# Start the OpenMP threads (their stacks) with a small call of the same kind.
+ops.conv2d(rng.standard_normal((2, 4, 8, 8)), rng.standard_normal((4, 4, 3, 3)))
+
+if which == "conv_backward_col2im":
+    # Stride 2, one group: grad_x by col2im, one image per thread, each with a buffer of
+    # K x 64 columns, K = C*7*7 = 200704: 103 MB of float64 per thread.
+    x = rng.standard_normal((2, 4096, 16, 16))
+    w = rng.standard_normal((8, 4096, 7, 7))
+    gy = rng.standard_normal((2, 8, 8, 8))
+    out_bytes = x.nbytes + w.nbytes + 8 * 8
+    call = lambda: ops.conv2d_backward(gy, x, w, stride=2, padding=3)
+elif which == "conv_direct":
+    # Depthwise-like groups (direct loops): each thread pads a group's 256 channels into
+    # 181 x 181 planes, 67 MB of float64, for an output of 2 x 2 x 181 x 181.
+    x = rng.standard_normal((2, 512, 1, 1))
+    w = rng.standard_normal((2, 256, 1, 1))
+    out_bytes = 2 * 2 * 181 * 181 * 8
+    call = lambda: ops.conv2d(x, w, padding=90, groups=2)
+else:
+    raise SystemExit("unknown case " + which)
+
+def vm_bytes():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+
+limit = vm_bytes() + out_bytes + (40 << 20)
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+try:
+    call()
+except MemoryError:
+    print("MemoryError")
+else:
+    print("no error")
+"""
+
+
+@pytest.mark.skipif(SANITIZED, reason="ASan reserves terabytes of shadow address space: "
+                                      "RLIMIT_AS cannot be set below it")
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc/self/status")
+@pytest.mark.skipif(not fastdl.build_info().get("openmp"), reason="no OpenMP: no parallel region")
+@pytest.mark.parametrize("which", ["conv_backward_col2im", "conv_direct"])
+def test_memory_error_inside_parallel_region(run_python, which):
+    r = run_python(_OOM_SCRIPT, which)
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert r.stdout.strip() == "MemoryError", (r.stdout, r.stderr[-2000:])
