@@ -3,7 +3,6 @@ subprocess (working directory: a temporary folder, so the installed package is t
 imported), and argument handling in-process."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

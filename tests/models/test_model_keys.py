@@ -93,7 +93,6 @@ def test_alexnet_keys(lrn):
 
 def densenet_keys(blocks, small=False):
     keys = ["features.conv0.weight", *bn("features.norm0")]
-    c = 64
     for b, n in enumerate(blocks, start=1):
         for j in range(1, n + 1):
             p = f"features.denseblock{b}.denselayer{j}"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import fastdl
-from fastdl import _core, ops, reference
+from fastdl import _core, ops
 
 SANITIZED = bool(os.environ.get("FASTDL_SANITIZED"))
 
