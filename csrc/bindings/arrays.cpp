@@ -143,28 +143,29 @@ bool overlap(const py::array& a, const py::array& b) {
   return ra.first < ra.last && rb.first < rb.last && ra.first < rb.last && rb.first < ra.last;
 }
 
-namespace {
-// RAM plus swap in bytes, capped by a container's memory limit (cgroup v2 or v1), as
-// fastdl._checks._memory_bytes; 0 when unknown.
 uint64_t memory_bytes() {
-  uint64_t total = 0;
+  static const uint64_t total = [] {
+    uint64_t t = 0;
 #if defined(__linux__)
-  struct sysinfo si {};
-  if (sysinfo(&si) == 0) {
-    total = (uint64_t(si.totalram) + uint64_t(si.totalswap)) * uint64_t(si.mem_unit);
-  }
-  for (const char* path : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
-    std::ifstream f(path);
-    unsigned long long limit = 0;
-    if (f >> limit && limit > 0 && limit < (1ull << 62)) {  // "max" fails to parse: no limit
-      total = total > 0 ? std::min<uint64_t>(total, limit) : limit;
-      break;
+    struct sysinfo si {};
+    if (sysinfo(&si) == 0) {
+      t = (uint64_t(si.totalram) + uint64_t(si.totalswap)) * uint64_t(si.mem_unit);
     }
-  }
+    for (const char* path : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+      std::ifstream f(path);
+      unsigned long long limit = 0;
+      if (f >> limit && limit > 0 && limit < (1ull << 62)) {  // "max" fails to parse: no limit
+        t = t > 0 ? std::min<uint64_t>(t, limit) : limit;
+        break;
+      }
+    }
 #endif
+    return t;
+  }();
   return total;
 }
 
+namespace {
 [[noreturn]] void size_overflow(const char* fn) {
   throw py::value_error(std::string(fn) + ": the sizes overflow a 64-bit integer");
 }
@@ -191,7 +192,7 @@ py::array empty(DType dt, const std::vector<py::ssize_t>& shape, const char* fn)
     overflow = overflow || __builtin_mul_overflow(bytes, uint64_t(s), &bytes);
     dims += (dims.empty() ? "" : ", ") + std::to_string(s);
   }
-  static const uint64_t limit = memory_bytes();
+  const uint64_t limit = memory_bytes();
   if (overflow || bytes > uint64_t(INT64_MAX) || (limit > 0 && bytes > limit)) {
     const std::string need = overflow ? "more than 2**64 bytes" : std::to_string(bytes) + " bytes";
     const std::string have = limit > 0 ? "this machine's memory (" + std::to_string(limit) + " bytes)"

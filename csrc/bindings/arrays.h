@@ -86,6 +86,10 @@ bool overlap(const py::array& a, const py::array& b);
 // A fresh C-contiguous (hence aligned) copy.
 py::array aligned_copy(const py::array& a);
 
+// This machine's memory in bytes: RAM plus swap, capped by a container's (cgroup v1 or
+// v2) memory limit; 0 when unknown. Read once, then cached.
+uint64_t memory_bytes();
+
 // A fresh (uninitialised) array of the dtype. MemoryError (naming fn), before anything
 // is allocated, when its bytes overflow or exceed this machine's memory (RAM + swap):
 // under memory overcommit a huge allocation can succeed and the process be OOM-killed

@@ -23,6 +23,9 @@ void register_runtime(py::module_& m) {
     fastdl::set_num_threads(n);
   });
   m.def("get_num_threads", [] { return fastdl::num_threads(); });
+  // The memory limit that empty() checks results against (for outputs allocated in
+  // Python: the pooling wrappers).
+  m.def("_memory_bytes", [] { return memory_bytes(); });
   m.def("build_info", [] {
     py::dict d;
     // "isa" and "simd" are the same (the kernel set in use); "simd" is the older name.

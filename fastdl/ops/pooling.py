@@ -12,11 +12,12 @@ loops are Cython (``fastdl/_pool.pyx``), parallel over the N*C planes with
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from fastdl import _core, _pool
 from fastdl import _pool_args as _args
-from fastdl._checks import check_alloc
 
 __all__ = [
     "max_pool2d",
@@ -41,11 +42,20 @@ def _c(a):
 
 
 def _output(fn, name, like, shape, dtype):
-    """A fresh output of ``like``'s rank (3-D in, 3-D out) and its (N*C, ...) view;
-    MemoryError first when it cannot fit in this machine's memory (check_alloc)."""
-    shape = tuple(shape)
-    check_alloc(fn, [(name, shape if like.ndim == 4 else shape[1:], dtype)])
-    out = np.empty(shape if like.ndim == 4 else shape[1:], dtype=dtype)
+    """A fresh output of ``like``'s rank (3-D in, 3-D out) and its (N*C, ...) view.
+
+    MemoryError before allocating when it would need more than this machine's memory
+    (the limit the native results are checked against): under memory overcommit a huge
+    allocation can succeed and the process be OOM-killed when the loops write it."""
+    shape = tuple(int(s) for s in shape)
+    out_shape = shape if like.ndim == 4 else shape[1:]
+    nbytes = math.prod(out_shape) * np.dtype(dtype).itemsize  # exact: Python ints
+    limit = _core._memory_bytes()
+    if nbytes >= 2**63 or (limit and nbytes > limit):
+        have = f"this machine's memory ({limit} bytes)" if limit else "the address space"
+        raise MemoryError(f"{fn}: the result {name} {out_shape} {np.dtype(dtype)} would need "
+                          f"{nbytes} bytes, more than {have}")
+    out = np.empty(out_shape, dtype=dtype)
     return out, out.reshape(shape[0] * shape[1], shape[2], shape[3])
 
 
