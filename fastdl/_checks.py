@@ -82,11 +82,16 @@ def overlaps_any(spans: list[tuple[int, int]], a: np.ndarray) -> bool:
     return k > 0 and spans[k - 1][1] > first
 
 
+def quiet_ieee():
+    """Context for the NumPy twins in which NaN and inf arise and propagate silently, as
+    in the native kernels and torch (no NumPy floating-point warnings)."""
+    return np.errstate(invalid="ignore", divide="ignore", over="ignore")
+
+
 def silent_ieee(f):
-    """Decorator for the NumPy twins: NaN and inf arise and propagate silently, as in
-    the native kernels and torch (no NumPy floating-point warnings)."""
+    """Decorator form of :func:`quiet_ieee`."""
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        with quiet_ieee():
             return f(*args, **kwargs)
     return wrapper

@@ -26,13 +26,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 build_dir=${FASTDL_SANITIZE_BUILD_DIR:-$work/build}
 
-# The ISA units: baseline plus the best this CPU has (the one the tests dispatch to).
+# The ISA units: baseline plus the best this CPU has (the one the tests dispatch to), as
+# the CI venv's fastdl chose it at import (from a folder outside the checkout).
+best=$(cd "$work" && env -u FASTDL_ISA "$py" -c 'import fastdl; print(fastdl.build_info()["isa"])')
 isas="baseline"
-if grep -qw avx512bw /proc/cpuinfo && grep -qw avx512vl /proc/cpuinfo && grep -qw avx512dq /proc/cpuinfo; then
-  isas="baseline;avx512"
-elif grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
-  isas="baseline;avx2"
-fi
+[ "$best" = baseline ] || isas="baseline;$best"
 
 # A venv of its own that sees the CI venv's packages (numpy, pytest, hypothesis, torch)
 # through a .pth line, after its own site-packages: the sanitized fastdl installed here

@@ -104,10 +104,7 @@ void check_inplace(const char* fn, const std::string& what, const py::array& a, 
 py::array as_input(const char* fn, const std::string& what, const py::array& a, DType dt,
                    const py::array& like, const std::string& like_what) {
   check_like(fn, what, a, dt, like, like_what);
-  const int flags = a.flags();
-  if ((flags & kCContig) && (flags & kAligned)) return a;
-  // One copy at the boundary for strided or unaligned inputs.
-  return aligned_copy(a);
+  return contiguous(a);  // one copy at the boundary for strided or unaligned inputs
 }
 
 py::array aligned_copy(const py::array& a) {
@@ -183,25 +180,31 @@ int64_t size_add(const char* fn, int64_t a, int64_t b) {
   return r;
 }
 
-py::array empty(DType dt, const std::vector<py::ssize_t>& shape, const char* fn) {
-  uint64_t bytes = dt == DType::f32 ? sizeof(float) : sizeof(double);
+void check_result(const char* fn, const std::vector<int64_t>& shape, uint64_t itemsize,
+                  const char* dtype) {
+  uint64_t bytes = itemsize;
   bool overflow = false;
-  std::string dims;
-  for (py::ssize_t s : shape) {
+  for (int64_t s : shape) {
     if (s < 0) throw py::value_error(std::string(fn) + ": negative dimension " + std::to_string(s));
     overflow = overflow || __builtin_mul_overflow(bytes, uint64_t(s), &bytes);
-    dims += (dims.empty() ? "" : ", ") + std::to_string(s);
   }
   const uint64_t limit = memory_bytes();
   if (overflow || bytes > uint64_t(INT64_MAX) || (limit > 0 && bytes > limit)) {
+    std::string dims;
+    for (int64_t s : shape) dims += (dims.empty() ? "" : ", ") + std::to_string(s);
     const std::string need = overflow ? "more than 2**64 bytes" : std::to_string(bytes) + " bytes";
     const std::string have = limit > 0 ? "this machine's memory (" + std::to_string(limit) + " bytes)"
                                        : "the address space";
-    PyErr_SetString(PyExc_MemoryError, (std::string(fn) + ": the result (" + dims + ") " +
-                                        dtype_name(dt) + " would need " + need + ", more than " + have)
+    PyErr_SetString(PyExc_MemoryError, (std::string(fn) + ": the result (" + dims + ") " + dtype +
+                                        " would need " + need + ", more than " + have)
                                            .c_str());
     throw py::error_already_set();
   }
+}
+
+py::array empty(DType dt, const std::vector<py::ssize_t>& shape, const char* fn) {
+  check_result(fn, std::vector<int64_t>(shape.begin(), shape.end()),
+               dt == DType::f32 ? sizeof(float) : sizeof(double), dtype_name(dt));
   if (dt == DType::f32) return py::array_t<float>(shape);
   return py::array_t<double>(shape);
 }

@@ -90,6 +90,13 @@ py::array aligned_copy(const py::array& a);
 // v2) memory limit; 0 when unknown. Read once, then cached.
 uint64_t memory_bytes();
 
+// MemoryError (naming fn, the shape and the dtype) when a result of this shape and item
+// size would overflow 64 bits or need more than memory_bytes(); ValueError for a
+// negative dimension. empty() checks through it; so do the pooling wrappers, whose
+// outputs NumPy allocates (via _core._check_result).
+void check_result(const char* fn, const std::vector<int64_t>& shape, uint64_t itemsize,
+                  const char* dtype);
+
 // A fresh (uninitialised) array of the dtype. MemoryError (naming fn), before anything
 // is allocated, when its bytes overflow or exceed this machine's memory (RAM + swap):
 // under memory overcommit a huge allocation can succeed and the process be OOM-killed

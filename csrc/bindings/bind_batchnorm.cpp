@@ -123,10 +123,7 @@ py::tuple batch_norm(py::handle x_obj, py::handle gamma_obj, py::handle beta_obj
     const char* why = "it is updated in place in training";
     rm = channel_vector(fn, "running_mean", rm_obj, dt, geo.C, update, why);
     rv = channel_vector(fn, "running_var", rv_obj, dt, geo.C, update, why);
-    // Both are C-contiguous here: their bytes overlap iff their ranges do.
-    const auto* m0 = static_cast<const char*>(rm->data());
-    const auto* v0 = static_cast<const char*>(rv->data());
-    if (update && geo.C > 0 && m0 < v0 + rv->nbytes() && v0 < m0 + rm->nbytes()) {
+    if (update && overlap(*rm, *rv)) {
       throw py::value_error(std::string(fn) + ": running_mean and running_var share memory; "
                             "both are updated in place");
     }

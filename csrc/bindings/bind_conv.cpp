@@ -106,16 +106,16 @@ py::array col2im(py::handle cols_obj, int64_t h, int64_t w, int64_t kh, int64_t 
   g.W = w;
   output_size(fn, g, {kh, kw, sh, sw, ph, pw, ph, pw, dh, dw});
   const int64_t rows = cols.shape(cols.ndim() - 2), length = cols.shape(cols.ndim() - 1);
-  size_mul(fn, g.OH, g.OW);
-  if (rows % size_mul(fn, g.KH, g.KW) != 0) {
+  const int64_t L = size_mul(fn, g.OH, g.OW), KK = size_mul(fn, g.KH, g.KW);
+  if (rows % KK != 0) {
     fail(fn, "cols has " + std::to_string(rows) + " rows, which is not a multiple of the kernel's " +
-                 std::to_string(g.KK()) + " positions");
+                 std::to_string(KK) + " positions");
   }
-  if (length != g.L()) {
+  if (length != L) {
     fail(fn, "cols has " + std::to_string(length) + " blocks, but the geometry gives " +
-                 std::to_string(g.L()));
+                 std::to_string(L));
   }
-  g.C = rows / g.KK();
+  g.C = rows / KK;
   cols = contiguous(cols);
   std::vector<py::ssize_t> shape = {g.C, g.H, g.W};
   if (batched) shape.insert(shape.begin(), g.N);

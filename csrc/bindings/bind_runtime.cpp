@@ -23,9 +23,11 @@ void register_runtime(py::module_& m) {
     fastdl::set_num_threads(n);
   });
   m.def("get_num_threads", [] { return fastdl::num_threads(); });
-  // The memory limit that empty() checks results against (for outputs allocated in
-  // Python: the pooling wrappers).
-  m.def("_memory_bytes", [] { return memory_bytes(); });
+  // The check empty() makes, for outputs allocated in Python (the pooling wrappers).
+  m.def("_check_result", [](const std::string& fn, const std::vector<int64_t>& shape,
+                            uint64_t itemsize, const std::string& dtype) {
+    check_result(fn.c_str(), shape, itemsize, dtype.c_str());
+  });
   m.def("build_info", [] {
     py::dict d;
     // "isa" and "simd" are the same (the kernel set in use); "simd" is the older name.

@@ -364,13 +364,18 @@ void conv2d_backward(const Geometry& g, const T* gy, const T* x, const T* w, T* 
   } else {
     grad_weight_gemm(g, gy, x, gw);
   }
-  const bool finite_w = all_finite(w, g.F * K);
-  if (g.SH == 1 && g.SW == 1 && finite_w) {  // a convolution of grad_y (GEMM or direct)
-    grad_x_transposed(g, gy, w, gx);
-  } else if (use_direct(g) && finite_w) {
-    parallel_ranges(g.N * g.C, double(g.N) * g.F * L * K, [&](int64_t p0, int64_t p1) {
-      loops.direct_grad_x(g, gy, w, gx, p0, p1);
-    });
+  // The transposed and direct paths meet the padding's zeros with w (0 * inf = NaN where
+  // torch gives numbers): a non-finite w takes col2im. col2im is taken anyway when
+  // neither applies, so w is scanned only when the scan can change the path.
+  const bool unit_stride = g.SH == 1 && g.SW == 1;
+  if ((unit_stride || use_direct(g)) && all_finite(w, g.F * K)) {
+    if (unit_stride) {  // a convolution of grad_y (GEMM or direct)
+      grad_x_transposed(g, gy, w, gx);
+    } else {
+      parallel_ranges(g.N * g.C, double(g.N) * g.F * L * K, [&](int64_t p0, int64_t p1) {
+        loops.direct_grad_x(g, gy, w, gx, p0, p1);
+      });
+    }
   } else {
     grad_x_col2im(g, gy, w, gx);
   }

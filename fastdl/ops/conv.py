@@ -50,7 +50,7 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1):
     """
     fn = "im2col"
     x = float_array(fn, "x", x, (3, 4))
-    k, d, p, s, out = windows(fn, x.shape[-2:], kernel_size, dilation, padding, stride)
+    k, d, p, s, _ = windows(fn, x.shape[-2:], kernel_size, dilation, padding, stride)
     return _core._im2col(x, k[0], k[1], d[0], d[1], p[0], p[1], s[0], s[1])
 
 
@@ -69,7 +69,7 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     x : ndarray (N, C, H, W) or (C, H, W); overlapping blocks are summed.
     """
     fn = "col2im"
-    cols, size, k, d, p, s, _, c = col2im_setup(fn, cols, output_size, kernel_size,
+    cols, size, k, d, p, s, _, _ = col2im_setup(fn, cols, output_size, kernel_size,
                                                 dilation, padding, stride)
     return _core._col2im(cols, size[0], size[1], k[0], k[1], d[0], d[1], p[0], p[1],
                          s[0], s[1])
@@ -95,8 +95,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         x_pad[n, c, oh*s + i*d, ow*s + j*d]``.
     """
     fn = "conv2d"
-    x, weight, k, s, d, lo, hi, out = conv_setup(fn, x, weight, stride, padding, dilation,
-                                                groups)
+    x, weight, k, s, d, lo, hi, _ = conv_setup(fn, x, weight, stride, padding, dilation,
+                                              groups)
     bias = conv_bias(fn, bias, weight.shape[0], x.dtype)
     return _core._conv2d(x, weight, bias, s[0], s[1], lo[0], lo[1], hi[0], hi[1], d[0],
                          d[1], int(groups))

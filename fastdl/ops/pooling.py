@@ -12,8 +12,6 @@ loops are Cython (``fastdl/_pool.pyx``), parallel over the N*C planes with
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from fastdl import _core, _pool
@@ -45,16 +43,10 @@ def _output(fn, name, like, shape, dtype):
     """A fresh output of ``like``'s rank (3-D in, 3-D out) and its (N*C, ...) view.
 
     MemoryError before allocating when it would need more than this machine's memory
-    (the limit the native results are checked against): under memory overcommit a huge
-    allocation can succeed and the process be OOM-killed when the loops write it."""
-    shape = tuple(int(s) for s in shape)
-    out_shape = shape if like.ndim == 4 else shape[1:]
-    nbytes = math.prod(out_shape) * np.dtype(dtype).itemsize  # exact: Python ints
-    limit = _core._memory_bytes()
-    if nbytes >= 2**63 or (limit and nbytes > limit):
-        have = f"this machine's memory ({limit} bytes)" if limit else "the address space"
-        raise MemoryError(f"{fn}: the result {name} {out_shape} {np.dtype(dtype)} would need "
-                          f"{nbytes} bytes, more than {have}")
+    (the native results' check): under memory overcommit a huge allocation can succeed
+    and the process be OOM-killed when the loops write it."""
+    out_shape = tuple(shape) if like.ndim == 4 else tuple(shape)[1:]
+    _core._check_result(fn, list(out_shape), np.dtype(dtype).itemsize, np.dtype(dtype).name)
     out = np.empty(out_shape, dtype=dtype)
     return out, out.reshape(shape[0] * shape[1], shape[2], shape[3])
 

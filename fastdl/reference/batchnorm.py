@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastdl._checks import DTypeError, flag as _flag, real as _real
+from fastdl._checks import DTypeError, flag as _flag, quiet_ieee, real as _real
 
 __all__ = ["batch_norm", "batch_norm_backward"]
 
@@ -129,7 +129,7 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
     dt = x.dtype
     C = x.shape[1]
 
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+    with quiet_ieee():
         if running_mean is not None and not training:
             mean = running_mean.astype(dt)
             invstd = (1.0 / np.sqrt(running_var.astype(np.float64) + eps)).astype(dt)
@@ -178,7 +178,7 @@ def batch_norm_backward(grad_y, x, gamma, save_mean, save_invstd, training=True)
             return np.zeros_like(x), None, None
         return np.zeros_like(x), np.zeros(C, dt), np.zeros(C, dt)
 
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+    with quiet_ieee():
         invstd = save_invstd.reshape(bshape)
         x_hat = (x - save_mean.reshape(bshape)) * invstd
         grad_beta = np.sum(grad_y, axis=axes, dtype=np.float64)

@@ -42,7 +42,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastdl._checks import DTypeError, disjoint_spans, overlaps_any, real as _real, step as _step
+from fastdl._checks import (DTypeError, disjoint_spans, overlaps_any, quiet_ieee as _silent_ieee,
+                            real as _real, step as _step)
 
 __all__ = [
     "sgd_step",
@@ -54,11 +55,6 @@ __all__ = [
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _silent_ieee():
-    """Context in which NaN/inf arise and propagate silently, as in torch and C++."""
-    return np.errstate(invalid="ignore", divide="ignore", over="ignore")
 
 
 # --------------------------------------------------------------------------
