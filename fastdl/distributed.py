@@ -35,6 +35,8 @@ import traceback
 
 import numpy as np
 
+from fastdl.data.loader import _int as _checked_int, epoch_order
+
 __all__ = ["DEFAULT_BUCKET_SIZE", "DistributedSampler", "MPI_EXTRA_HINT", "abort",
            "allreduce", "allreduce_gradients", "broadcast_buffers", "broadcast_parameters",
            "init", "is_initialized", "launched_size", "rank", "world_size"]
@@ -302,12 +304,7 @@ def broadcast_parameters(model, root: int = 0) -> None:
 
 # --- the sampler ----------------------------------------------------------------------------
 def _int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"DistributedSampler: {name} must be an int, got "
-                        f"{type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"DistributedSampler: {name} must be >= {minimum}, got {value}")
-    return int(value)
+    return _checked_int(name, value, minimum, "DistributedSampler")
 
 
 class DistributedSampler:
@@ -384,17 +381,8 @@ class DistributedSampler:
         """All ranks' indices of epoch ``epoch``, padded or cut to ``total_size``; rank
         ``r``'s shard is ``global_order(epoch)[r::num_replicas]``."""
         n = self.dataset_size
-        if self.shuffle:
-            ss = np.random.SeedSequence(self.seed, spawn_key=(_int("epoch", epoch, 0), 0))
-            order = np.random.default_rng(ss).permutation(n)
-        else:
-            order = np.arange(n)
-        if self.total_size <= n:
-            return order[:self.total_size]
-        if n == 0:
-            return order
-        reps = -(-(self.total_size - n) // n)
-        return np.concatenate([order] + [order] * reps)[:self.total_size]
+        order = epoch_order(self.seed, epoch, n, self.shuffle, "DistributedSampler")
+        return np.resize(order, self.total_size)  # cut, or padded by repeating from the start
 
     def indices(self, epoch: int) -> np.ndarray:
         """This rank's indices for epoch ``epoch`` (int64, ``len(self)`` of them)."""

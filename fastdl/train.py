@@ -592,11 +592,6 @@ class _DataParallel:
                                "batches: use DistributedSampler)")
         return bool(flags[0])
 
-    def agree_to_stop(self, interrupt) -> None:
-        """Set ``interrupt.requested`` on every rank when it is set on any."""
-        flag = self.dist.allreduce(np.array([int(interrupt.requested)], dtype=np.int64))
-        interrupt.requested = bool(flag[0])
-
     def reduce_step(self, model, value, out, yb, n):
         """Average the gradients; return the loss of the global batch (a Tensor: the
         closure's return value) and, with ``out``, the global (loss_sum, count,
@@ -712,7 +707,7 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs: int = 1,
         history = History(state["history"])
         start_epoch, start_batch, partial = state["epoch"], state["batch"], state["partial"]
     if dist is not None:
-        dist.dist.broadcast_parameters(model)
+        _dist.broadcast_parameters(model)
     lead = dist is None or dist.rank == 0
     show = bool(progress) and sys.stdout.isatty() and lead
 
@@ -743,17 +738,15 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs: int = 1,
                 done = _train_batches(model, optimizer, loss_fn, batches, first_batch, part,
                                       bar, callbacks, epoch, interrupt, dist)
                 part["time"] += time.perf_counter() - t0
+                if dist is not None:  # before evaluating or saving, on every rank
+                    dist.synchronize(model)
                 if interrupt.requested:
-                    if dist is not None:
-                        dist.synchronize(model)
                     save(epoch, done, part)
                     history.interrupted = True
                     break
                 if part["count"] == 0:
                     raise ValueError("fit: the training loader yielded no batches")
                 t1 = time.perf_counter()
-                if dist is not None:
-                    dist.synchronize(model)
                 val = evaluate(model, val_loader, loss_fn, distributed=dist is not None) \
                     if val_loader is not None else None
                 record = {
@@ -778,8 +771,8 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs: int = 1,
                 _scheduler_step(scheduler, record)
             save(epoch + 1, 0, None)
             _call(callbacks, "on_epoch_end", epoch, record, interrupt=interrupt)
-            if dist is not None:
-                dist.agree_to_stop(interrupt)
+            if dist is not None:  # a stop asked on any rank stops all
+                dist.agree_to_continue(True, interrupt)
             if interrupt.requested:
                 history.interrupted = True
                 break

@@ -42,12 +42,23 @@ class ArrayDataset:
                 f"y {self.y.dtype} {self.y.shape})")
 
 
-def _int(name: str, value, minimum: int) -> int:
+def _int(name: str, value, minimum: int, owner: str = "DataLoader") -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"DataLoader: {name} must be an int, got {type(value).__name__}")
+        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__}")
     if value < minimum:
-        raise ValueError(f"DataLoader: {name} must be >= {minimum}, got {value}")
+        raise ValueError(f"{owner}: {name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def epoch_order(seed: int, epoch: int, n: int, shuffle: bool, owner: str = "DataLoader"):
+    """The order in which epoch ``epoch`` visits ``n`` examples: a permutation drawn
+    from ``(seed, epoch)`` alone when shuffling, else ``0..n-1``. Shared by
+    :class:`DataLoader` and :class:`fastdl.distributed.DistributedSampler`, whose shards
+    are therefore slices of the single-process order."""
+    if not shuffle:
+        return np.arange(n)
+    ss = np.random.SeedSequence(seed, spawn_key=(_int("epoch", epoch, 0, owner), 0))
+    return np.random.default_rng(ss).permutation(n)
 
 
 class DataLoader:
@@ -163,10 +174,7 @@ class DataLoader:
             if hasattr(self.sampler, "set_epoch"):
                 self.sampler.set_epoch(_int("epoch", epoch, 0))
             return np.fromiter(iter(self.sampler), dtype=np.int64, count=len(self.sampler))
-        if not self.shuffle:
-            return np.arange(n)
-        ss = np.random.SeedSequence(self.seed, spawn_key=(_int("epoch", epoch, 0), 0))
-        return np.random.default_rng(ss).permutation(n)
+        return epoch_order(self.seed, epoch, n, self.shuffle)
 
     def __iter__(self):
         epoch = self.epoch
